@@ -1,0 +1,147 @@
+"""Devices, seeds, presets, runs dir and atomic checkpoints."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from ch01_what_is_reasoning import runtime
+from ch01_what_is_reasoning.runtime import (
+    PRESETS,
+    get_preset,
+    load_checkpoint,
+    pick_device,
+    runs_dir,
+    save_checkpoint,
+    seed_everything,
+    write_json,
+)
+from helpers import make_model
+
+
+def test_pick_device_prefer_and_env(monkeypatch):
+    assert pick_device("cpu") == torch.device("cpu")
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    assert pick_device() == torch.device("cpu")
+    monkeypatch.delenv("COURSE_DEVICE")
+    assert pick_device().type in ("cpu", "cuda", "mps")
+
+
+def test_pick_device_prints_once(monkeypatch, capsys):
+    monkeypatch.setattr(runtime, "_DEVICE_PRINTED", False)
+    pick_device("cpu")
+    pick_device("cpu")
+    assert capsys.readouterr().out.count("device: cpu") == 1
+
+
+def test_seed_everything_is_reproducible():
+    def draw():
+        g = seed_everything(11)
+        return (random.random(), float(np.random.rand()), torch.rand(3).tolist(),
+                torch.rand(2, generator=g).tolist())
+
+    assert draw() == draw()
+    a = draw()
+    seed_everything(12)
+    assert random.random() != a[0]
+
+
+def test_presets():
+    assert set(PRESETS) == {"tiny", "cpu", "gpu"}
+    assert get_preset("tiny").n_layer <= get_preset("cpu").n_layer <= get_preset("gpu").n_layer
+    for p in PRESETS.values():
+        assert p.n_embd % p.n_head == 0
+    assert get_preset("auto", torch.device("cpu")).name == "cpu"
+    assert get_preset("auto", torch.device("cuda")).name == "gpu"
+    with pytest.raises(ValueError, match="unknown preset"):
+        get_preset("huge")
+
+
+def test_preset_from_env(monkeypatch):
+    monkeypatch.setenv("COURSE_PRESET", "tiny")
+    assert get_preset().name == "tiny"
+
+
+def test_runs_dir(tmp_path, monkeypatch):
+    path = runs_dir("ch01", root=tmp_path)
+    assert path == tmp_path / "ch01" and path.is_dir()
+    monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path / "env"))
+    assert runs_dir("x") == tmp_path / "env" / "x"
+    assert (tmp_path / "env" / "x").is_dir()
+
+
+def test_checkpoint_round_trip_equal_logits(tmp_path, tok):
+    model = make_model(tok.vocab_size, block_size=24, n_layer=2, n_embd=16, seed=4)
+    path = tmp_path / "sub" / "base.pt"
+    save_checkpoint(path, model, {"preset": "tiny", "history": [{"step": 0, "loss": 1.5}]})
+    assert path.exists()
+    assert [p.name for p in path.parent.iterdir()] == ["base.pt"]  # no .tmp left behind
+    loaded, extra = load_checkpoint(path)
+    assert extra == {"preset": "tiny", "history": [{"step": 0, "loss": 1.5}]}
+    assert loaded.config == model.config
+    assert loaded.lm_head.weight is loaded.wte.weight  # still tied after loading
+    idx = torch.randint(0, tok.vocab_size, (2, 24))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval()(idx), model(idx), atol=0, rtol=0)
+
+
+def test_checkpoint_overwrite_is_atomic_replace(tmp_path, tok):
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, make_model(tok.vocab_size, seed=1))
+    second = make_model(tok.vocab_size, seed=2)
+    save_checkpoint(path, second, None)
+    loaded, extra = load_checkpoint(path, "cpu")
+    assert extra == {}
+    torch.testing.assert_close(loaded.wte.weight, second.wte.weight)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_failed_save_leaves_old_checkpoint(tmp_path, tok, monkeypatch):
+    path = tmp_path / "m.pt"
+    first = make_model(tok.vocab_size, seed=1)
+    save_checkpoint(path, first)
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(OSError):
+        save_checkpoint(path, make_model(tok.vocab_size, seed=2))
+    monkeypatch.undo()
+    loaded, _ = load_checkpoint(path)
+    torch.testing.assert_close(loaded.wte.weight, first.wte.weight)
+
+
+def test_missing_checkpoint_explains_how_to_create_it(tmp_path):
+    missing = tmp_path / "nope.pt"
+    with pytest.raises(FileNotFoundError) as info:
+        load_checkpoint(missing)
+    message = str(info.value)
+    assert str(missing) in message
+    assert "Train it first" in message
+    assert "python -m ch01_what_is_reasoning" in message
+
+
+def test_load_is_weights_only(tmp_path):
+    """A pickle that would run code is refused, not executed."""
+    path = tmp_path / "evil.pt"
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"config": {}, "model": Evil()}, path)
+    with pytest.raises(Exception, match="(?i)weights.only|unsupported|global"):
+        load_checkpoint(path)
+
+
+def test_write_json(tmp_path):
+    path = tmp_path / "results.json"
+    write_json(path, {"accuracy": 0.5, "script": "۵"})
+    assert json.loads(path.read_text()) == {"accuracy": 0.5, "script": "۵"}
+    assert "۵" in path.read_text()  # ensure_ascii=False
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
