@@ -42,7 +42,7 @@ def explorer(model, tokenizer):
     """An ipywidgets panel around `explain`."""
     import ipywidgets as w
 
-    question = w.Text(value="(12+3)*1-4+2?", description="problem")
+    question = w.Text(value="(9-2)*2+3+1-7?", description="problem")
     style = w.Dropdown(options=["free", "direct", "step_by_step"], value="step_by_step",
                        description="style")
     temperature = w.FloatSlider(value=0.0, min=0.0, max=1.5, step=0.1, description="temperature")

@@ -82,7 +82,8 @@ PRESETS = {
 
 def get_preset(name: str | None = None, device: torch.device | None = None) -> Preset:
     """'auto' (or None, or $COURSE_PRESET) is 'gpu' on CUDA and 'cpu' elsewhere."""
-    name = name or os.environ.get("COURSE_PRESET") or "auto"
+    if name in (None, "auto"):
+        name = os.environ.get("COURSE_PRESET") or "auto"
     if name == "auto":
         device = device or pick_device()
         name = "gpu" if device.type == "cuda" else "cpu"

@@ -48,8 +48,9 @@ class CharTokenizer:
             if ch not in self.stoi:
                 raise UnknownCharacterError(
                     f"character {ch!r} (U+{ord(ch):04X}) at position {i} of {text[:40]!r} is "
-                    f"not in the vocabulary; the model knows digits 0-9 and ۰-۹, "
-                    f"the symbols '+-*()=?:. ', lowercase a-z and the tags {self._tags}")
+                    f"not in the vocabulary; the model knows digits 0-9 and ۰-۹, the symbols "
+                    f"{''.join(c for c in self.itos if len(c) == 1 and not c.isalnum())!r}, "
+                    f"lowercase a-z and the tags {self._tags}")
             ids.append(self.stoi[ch])
             i += 1
         if eos:
