@@ -1,0 +1,79 @@
+"""Rule rewards, as DeepSeek-R1 used them: a program checks, no neural judge.
+
+Each function has TRL's reward-function signature: it takes the `completions` (and, as
+keyword arguments, `prompts` and every dataset column such as `answer`) and returns one float
+per completion, so the same functions plug into TRL's GRPOTrainer. None of them evaluates
+model text as code or raises, whatever the model writes.
+"""
+
+from __future__ import annotations
+
+from ch01_what_is_reasoning.arithmetic import LATIN_DIGITS, PERSIAN_DIGITS
+from ch01_what_is_reasoning.verifier import verify
+
+_LATIN, _PERSIAN = set(LATIN_DIGITS), set(PERSIAN_DIGITS)
+
+
+def _text(completion) -> str:
+    """TRL passes plain strings, or chat messages ([{'role': ..., 'content': ...}])."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
+        return str(completion[-1].get("content", ""))
+    return "" if completion is None else str(completion)
+
+
+def _int_or_none(value):
+    try:
+        return int(str(value).translate(str.maketrans(PERSIAN_DIGITS, LATIN_DIGITS)))
+    except (TypeError, ValueError):
+        return None
+
+
+def accuracy_reward(completions, answer=None, **kwargs) -> list[float]:
+    """1.0 when the answer inside <answer>...</answer> equals the ground truth, else 0.0."""
+    answers = answer if answer is not None else [None] * len(completions)
+    return [float(verify(_text(c), _int_or_none(a)).correct) for c, a in zip(completions, answers)]
+
+
+def format_reward(completions, **kwargs) -> list[float]:
+    """1.0 for exactly <think>...</think><answer>...</answer>, else 0.0."""
+    return [float(verify(_text(c)).well_formed) for c in completions]
+
+
+def digit_script(text: str) -> str | None:
+    """'latin' or 'persian' by majority of digits; None when there are no digits."""
+    latin = sum(ch in _LATIN for ch in text)
+    persian = sum(ch in _PERSIAN for ch in text)
+    if latin == persian == 0:
+        return None
+    return "latin" if latin >= persian else "persian"
+
+
+def script_share(text: str, script: str) -> float | None:
+    """Share of the digits of `text` written in `script`; None when there are no digits."""
+    latin = sum(ch in _LATIN for ch in text)
+    persian = sum(ch in _PERSIAN for ch in text)
+    if latin + persian == 0:
+        return None
+    return (latin if script == "latin" else persian) / (latin + persian)
+
+
+def consistency_reward(completions, prompts=None, **kwargs) -> list[float]:
+    """Share of the thinking's digits written in the prompt's script (R1's language
+    consistency reward, with digit scripts as the 'languages'). No thinking or no digits: 0.0
+    when the prompt has a script (nothing consistent was written), 1.0 otherwise."""
+    prompts = prompts if prompts is not None else [""] * len(completions)
+    out = []
+    for completion, prompt in zip(completions, prompts):
+        target = digit_script(_text(prompt))
+        thinking = verify(_text(completion)).thinking
+        share = script_share(thinking or "", target) if target else None
+        out.append(1.0 if target is None else 0.0 if share is None else share)
+    return out
+
+
+def is_mixed(completion) -> bool:
+    """True when the thinking contains digits of both scripts (language mixing)."""
+    thinking = verify(_text(completion)).thinking or ""
+    return any(ch in _LATIN for ch in thinking) and any(ch in _PERSIAN for ch in thinking)
