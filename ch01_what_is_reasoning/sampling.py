@@ -65,7 +65,9 @@ def generate(model, prompts: list[list[int]], *, max_new_tokens: int, eos_id: in
     device = next(model.parameters()).device
     tokens, finished = [], []
     starts = range(0, len(prompts), batch_size)
-    for s in tqdm(starts, desc="generating", disable=not progress or len(starts) < 2, leave=False):
+    bar = tqdm(starts, desc="generating", disable=not progress or len(starts) < 2, leave=False,
+               mininterval=2.0)
+    for s in bar:
         out = _generate_batch(model, prompts[s:s + batch_size], max_new_tokens, eos_id, pad_id,
                               temperature, top_k, top_p, generator, forbid_first, device)
         tokens += out.tokens

@@ -23,6 +23,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 
+PROGRESS_SECONDS = 2.0  # how often progress bars redraw
+
+
 class PackedDocuments:
     def __init__(self, texts: list[str], tokenizer, block_size: int):
         stream, starts = [], []
@@ -118,7 +121,9 @@ def train(model, batches, *, steps: int, batch_size: int, lr: float, seed: int =
     result = TrainResult()
     model.train()
     start = time.perf_counter()
-    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
+    # A redraw at most every 2 s: a notebook kernel queues at most ~1000 output messages
+    # while a cell runs (nbval drops the rest and times out), so no per-step refreshes.
+    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False, mininterval=PROGRESS_SECONDS)
     for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, steps, lr, warmup)
@@ -138,7 +143,7 @@ def train(model, batches, *, steps: int, batch_size: int, lr: float, seed: int =
             result.history.append({"step": step, "loss": loss.item(),
                                    "lr": optimizer.param_groups[0]["lr"],
                                    "tokens_per_second": result.tokens / max(elapsed, 1e-9)})
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     model.eval()
     result.seconds = time.perf_counter() - start
     return result

@@ -1,0 +1,187 @@
+"""The GRPO loop: sample G completions per prompt, score them with rule rewards, and push
+up the tokens of completions that beat their group's average.
+
+One step = rollouts (the KV-cache sampler of chapter 1) -> rewards -> group-relative
+advantages -> mu updates of the clipped objective in grpo_loss.py. Every step logs reward,
+accuracy, format rate, response length, consistency, KL, clip fraction and entropy.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from ch01_what_is_reasoning.sampling import generate
+from ch01_what_is_reasoning.training import PROGRESS_SECONDS, make_optimizer
+
+from .grpo_loss import group_advantages, grpo_loss
+from .rewards import accuracy_reward, consistency_reward, format_reward, is_mixed
+
+
+@dataclass
+class GRPOConfig:
+    steps: int = 60
+    prompts_per_step: int = 8
+    group_size: int = 8                # G completions per prompt (R1-Zero used 16)
+    temperature: float = 1.0           # R1-Zero's rollout temperature
+    max_new_tokens: int = 110
+    lr: float = 1e-4
+    mu: int = 1                        # updates per batch of rollouts
+    eps_low: float = 0.2
+    eps_high: float = 0.28             # DAPO's clip-higher
+    beta: float = 0.0                  # KL to the frozen start model (k3); TRL's default is 0
+    loss_type: str = "dapo"
+    scale_by_std: bool = True          # False: Dr. GRPO advantages
+    skip_equal_groups: bool = True     # groups whose rewards are all equal teach nothing
+    mask_truncated: bool = True        # completions cut by max_new_tokens get no gradient
+    reward_weights: dict = field(default_factory=lambda: {"accuracy": 1.0, "format": 0.1})
+    seed: int = 0
+
+
+REWARD_FUNCTIONS = {"accuracy": accuracy_reward, "format": format_reward,
+                    "consistency": consistency_reward}
+
+
+def score(completions, prompts, answers, weights: dict) -> tuple[list[float], dict]:
+    """Weighted sum of the rule rewards, plus each reward on its own (for the logs)."""
+    parts = {name: REWARD_FUNCTIONS[name](completions, prompts=prompts, answer=answers)
+             for name in set(weights) | {"accuracy", "format", "consistency"}}
+    total = [sum(weights.get(name, 0.0) * parts[name][i] for name in parts)
+             for i in range(len(completions))]
+    return total, parts
+
+
+def _pad_right(rows: list[list[int]], pad_id: int, device):
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long, device=device)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+    return ids
+
+
+def completion_logprobs(model, prompt_ids, completion_ids, pad_id, with_entropy=False):
+    """Per-token log-probs (and entropies) of each completion given its prompt: (N, C)."""
+    device = next(model.parameters()).device
+    rows = [p + c for p, c in zip(prompt_ids, completion_ids)]
+    ids = _pad_right(rows, pad_id, device)
+    logits = model(ids)[:, :-1].float()
+    logp_all = torch.log_softmax(logits, dim=-1)
+    logp = logp_all.gather(-1, ids[:, 1:, None]).squeeze(-1)
+    width = max(len(c) for c in completion_ids)
+    out = torch.zeros(len(rows), width, device=device)
+    ent = torch.zeros(len(rows), width, device=device)
+    mask = torch.zeros(len(rows), width, device=device)
+    entropy = -(logp_all.exp() * logp_all).sum(-1) if with_entropy else None
+    for i, (p, c) in enumerate(zip(prompt_ids, completion_ids)):
+        start = len(p) - 1  # logp index of the first completion token
+        out[i, : len(c)] = logp[i, start:start + len(c)]
+        mask[i, : len(c)] = 1
+        if with_entropy:
+            ent[i, : len(c)] = entropy[i, start:start + len(c)]
+    return out, mask, (ent if with_entropy else None)
+
+
+class GRPOTrainer:
+    """Runs GRPO on a GPT from chapter 1. `sample_prompts(rng, n)` yields (prompt, answer)."""
+
+    def __init__(self, model, tokenizer, sample_prompts, config: GRPOConfig):
+        self.model, self.tokenizer, self.config = model, tokenizer, config
+        self.sample_prompts = sample_prompts
+        self.optimizer = make_optimizer(model, config.lr, weight_decay=0.0)
+        self.reference = None
+        if config.beta != 0.0:
+            self.reference = copy.deepcopy(model).eval().requires_grad_(False)
+        self.rng = random.Random(config.seed)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.history: list[dict] = []
+        self.step = 0
+
+    def rollouts(self, prompts: list[str]):
+        tok, cfg = self.tokenizer, self.config
+        prompt_ids = [tok.encode(p, bos=True) for p in prompts for _ in range(cfg.group_size)]
+        out = generate(self.model, prompt_ids, max_new_tokens=cfg.max_new_tokens,
+                       eos_id=tok.eos_id, pad_id=tok.pad_id, temperature=cfg.temperature,
+                       generator=self.generator)
+        # The end token belongs to the completion: the model must learn to stop.
+        completion_ids = [t + [tok.eos_id] if f else t for t, f in zip(out.tokens, out.finished)]
+        texts = [tok.decode(t) for t in out.tokens]
+        return prompt_ids, completion_ids, texts, out.finished
+
+    def train_step(self) -> dict:
+        cfg, start = self.config, time.perf_counter()
+        batch = self.sample_prompts(self.rng, cfg.prompts_per_step)
+        prompts = [p for p, _ in batch]
+        answers = [a for _, a in batch for _ in range(cfg.group_size)]
+        expanded = [p for p in prompts for _ in range(cfg.group_size)]
+        prompt_ids, completion_ids, texts, finished = self.rollouts(prompts)
+        rewards, parts = score(texts, expanded, answers, cfg.reward_weights)
+        r = torch.tensor(rewards).view(len(prompts), cfg.group_size)
+        advantages = group_advantages(r, cfg.scale_by_std).reshape(-1)
+        keep = torch.ones(len(texts), dtype=torch.bool)
+        if cfg.skip_equal_groups:
+            keep = (r.max(1).values > r.min(1).values).repeat_interleave(cfg.group_size)
+        if cfg.mask_truncated:
+            keep &= torch.tensor(finished)
+        stats = {"step": self.step, "reward": float(r.mean()),
+                 "accuracy": sum(parts["accuracy"]) / len(texts),
+                 "format_rate": sum(parts["format"]) / len(texts),
+                 "consistency": sum(parts["consistency"]) / len(texts),
+                 "mixing_rate": sum(map(is_mixed, texts)) / len(texts),
+                 "mean_response_tokens": sum(map(len, completion_ids)) / len(texts),
+                 "wait_rate": sum(" wait " in t for t in texts) / len(texts),
+                 "kept_fraction": float(keep.float().mean()), "kl": 0.0, "clip_fraction": 0.0,
+                 "entropy": 0.0}
+        idx = keep.nonzero().squeeze(-1).tolist()
+        if idx:
+            self._update([prompt_ids[i] for i in idx], [completion_ids[i] for i in idx],
+                         advantages[idx], stats)
+        stats["seconds"] = time.perf_counter() - start
+        self.history.append(stats)
+        self.step += 1
+        return stats
+
+    def _update(self, prompt_ids, completion_ids, advantages, stats):
+        cfg, pad = self.config, self.tokenizer.pad_id
+        self.model.train()
+        device = next(self.model.parameters()).device
+        advantages = advantages.to(device)
+        old_logp = ref_logp = None
+        if cfg.mu > 1:
+            with torch.no_grad():
+                old_logp, _, _ = completion_logprobs(self.model, prompt_ids, completion_ids, pad)
+        if self.reference is not None:
+            with torch.no_grad():
+                ref_logp, _, _ = completion_logprobs(self.reference, prompt_ids, completion_ids, pad)
+        for _ in range(cfg.mu):
+            logp, mask, entropy = completion_logprobs(self.model, prompt_ids, completion_ids, pad,
+                                                      with_entropy=True)
+            old = logp.detach() if old_logp is None else old_logp
+            loss, loss_stats = grpo_loss(logp, old, advantages, mask, eps_low=cfg.eps_low,
+                                         eps_high=cfg.eps_high, beta=cfg.beta, ref_logp=ref_logp,
+                                         loss_type=cfg.loss_type,
+                                         max_completion_length=cfg.max_new_tokens + 1)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.optimizer.step()
+        stats.update(loss_stats)
+        stats["entropy"] = float((entropy.detach() * mask).sum() / mask.sum().clamp(min=1))
+        self.model.eval()
+
+    def train(self, steps: int | None = None, progress: bool = True, desc: str = "GRPO",
+              callback=None) -> list[dict]:
+        steps = self.config.steps if steps is None else steps
+        bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False,
+                   mininterval=PROGRESS_SECONDS)
+        for _ in bar:
+            s = self.train_step()
+            bar.set_postfix(acc=f"{s['accuracy']:.2f}", len=f"{s['mean_response_tokens']:.0f}",
+                            refresh=False)
+            if callback is not None:
+                callback(self, s)
+        return self.history

@@ -1,0 +1,103 @@
+"""The GRPO loop on a tiny model: it runs, logs what it promises, and skips what it should."""
+
+import torch
+
+from ch01_what_is_reasoning.arithmetic import random_problem
+from ch01_what_is_reasoning.model import GPT, GPTConfig
+from ch01_what_is_reasoning.tokenizer import CharTokenizer
+from ch02_r1_pipeline.grpo import GRPOConfig, GRPOTrainer, completion_logprobs, score
+
+TOK = CharTokenizer()
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(TOK.vocab_size, 128, n_layer=1, n_head=2, n_embd=32)).eval()
+
+
+def _prompts(rng, n):
+    problems = [random_problem(rng, 2) for _ in range(n)]
+    return [(p.prompt(), p.answer) for p in problems]
+
+
+def _params(model):
+    return torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+
+
+def test_completion_logprobs_match_token_logprobs():
+    model = _model()
+    prompt, completion = TOK.encode("3+4?", bos=True), TOK.encode("<think>3+4 = 7")
+    ours, mask, _ = completion_logprobs(model, [prompt], [completion], TOK.pad_id)
+    full = model.token_logprobs(torch.tensor([prompt + completion]))
+    torch.testing.assert_close(ours[0], full[0, len(prompt) - 1:])
+    assert mask.sum() == len(completion)
+
+
+def test_a_step_logs_every_promised_statistic():
+    trainer = GRPOTrainer(_model(), TOK, _prompts,
+                          GRPOConfig(prompts_per_step=2, group_size=4, max_new_tokens=12))
+    stats = trainer.train_step()
+    for key in ("reward", "accuracy", "format_rate", "mean_response_tokens", "consistency", "kl",
+                "clip_fraction", "entropy", "mixing_rate", "seconds"):
+        assert key in stats
+    assert trainer.history == [stats]
+
+
+def test_groups_with_equal_rewards_change_nothing():
+    model = _model()
+    before = _params(model)
+    # Zero weights: every reward is 0, every group is skipped.
+    trainer = GRPOTrainer(model, TOK, _prompts, GRPOConfig(
+        prompts_per_step=2, group_size=4, max_new_tokens=12,
+        reward_weights={"accuracy": 0.0, "format": 0.0}))
+    stats = trainer.train_step()
+    assert stats["kept_fraction"] == 0.0
+    assert torch.equal(before, _params(model))
+
+
+def test_truncated_completions_are_masked():
+    # 3 new tokens: an untrained model never finishes, so nothing is kept.
+    trainer = GRPOTrainer(_model(), TOK, _prompts, GRPOConfig(
+        prompts_per_step=2, group_size=4, max_new_tokens=3,
+        reward_weights={"format": 1.0}))
+    trainer.rollouts = _fake_rollouts(finished=False)
+    stats = trainer.train_step()
+    assert stats["kept_fraction"] == 0.0
+
+
+def _fake_rollouts(finished):
+    def rollouts(prompts):
+        good = "<think>1</think><answer>1</answer>"
+        texts = [good if i % 2 else "junk" for i in range(len(prompts) * 4)]
+        prompt_ids = [TOK.encode(p, bos=True) for p in prompts for _ in range(4)]
+        completion_ids = [TOK.encode(t) for t in texts]
+        return prompt_ids, completion_ids, texts, [finished] * len(texts)
+    return rollouts
+
+
+def test_finished_rollouts_with_different_rewards_update_the_model():
+    model = _model()
+    before = _params(model)
+    trainer = GRPOTrainer(model, TOK, _prompts, GRPOConfig(
+        prompts_per_step=2, group_size=4, reward_weights={"format": 1.0}, lr=1e-2))
+    trainer.rollouts = _fake_rollouts(finished=True)
+    stats = trainer.train_step()
+    assert stats["kept_fraction"] == 1.0
+    assert not torch.equal(before, _params(model))
+
+
+def test_score_weights_the_rewards():
+    total, parts = score(["<think>x</think><answer>7</answer>", "7"], ["3+4?"] * 2, [7, 7],
+                         {"accuracy": 1.0, "format": 0.1})
+    assert total == [1.1, 0.0]
+    assert parts["format"] == [1.0, 0.0]
+
+
+def test_seeded_runs_repeat_exactly():
+    runs = []
+    for _ in range(2):
+        trainer = GRPOTrainer(_model(), TOK, _prompts,
+                              GRPOConfig(prompts_per_step=2, group_size=4, max_new_tokens=10))
+        trainer.train(2, progress=False)
+        runs.append([{k: v for k, v in h.items() if k != "seconds"} for h in trainer.history])
+    assert runs[0] == runs[1]
