@@ -35,8 +35,10 @@ def plot_by_style(curves: dict, xlabel: str, title: str, path=None, logx: bool =
         ax.plot([float(x) for x in xs], [points[x] for x in xs], "o-",
                 label=STYLE_LABEL.get(style, style), color=STYLE_COLOR.get(style))
     ax.set(xlabel=xlabel, ylabel="accuracy (held-out)", title=title, ylim=(-0.02, 1.02))
+    xs = sorted({float(x) for points in curves.values() for x in points})
     if logx:
         ax.set_xscale("log")
+    ax.set_xticks(xs, [f"{x:g}" for x in xs])
     ax.grid(alpha=0.3)
     ax.legend()
     return _finish(fig, path)
@@ -53,6 +55,7 @@ def plot_costs(cost: dict, overthinking: dict, knowledge: dict, path=None):
     for i, s in enumerate(styles):
         ax.text(i, cost[s]["tokens"], f"{cost[s]['ms']:.0f} ms", ha="center", va="bottom")
     ax.set(title="(a) cost per answer, hardest level", ylabel="tokens (bar), ms (label)")
+    ax.set_ylim(0, 1.15 * max(cost[s]["tokens"] for s in styles))
     ax = axes[1]
     names = ["seen facts", "unseen facts"]
     width = 0.38
@@ -70,4 +73,5 @@ def plot_costs(cost: dict, overthinking: dict, knowledge: dict, path=None):
         ax.text(i, overthinking[s]["tokens"], f"acc {overthinking[s]['accuracy']:.1%}",
                 ha="center", va="bottom")
     ax.set(title="(c) easy questions (1 operation)", ylabel="tokens per answer")
+    ax.set_ylim(0, 1.15 * max(overthinking[s]["tokens"] for s in styles))
     return _finish(fig, path)
