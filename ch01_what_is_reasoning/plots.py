@@ -39,6 +39,7 @@ def plot_by_style(curves: dict, xlabel: str, title: str, path=None, logx: bool =
     if logx:
         ax.set_xscale("log")
     ax.set_xticks(xs, [f"{x:g}" for x in xs])
+    ax.minorticks_off()  # a log axis would add its own labels between ours
     ax.grid(alpha=0.3)
     ax.legend()
     return _finish(fig, path)
