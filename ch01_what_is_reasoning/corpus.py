@@ -40,6 +40,8 @@ class CorpusMix:
     fact_fraction: float = 0.05        # documents that state a seen fact
     fact_think_fraction: float = 0.3   # of fact documents: recall the fact inside <think>
     drill_steps: int = 8               # steps per drill line
+    empty_think_fraction: float = 0.5  # of direct answers: '<think></think><answer>' (rest
+                                       # '<answer>' alone)
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,8 @@ class Example:
 def problem_example(problem: Problem, rng: random.Random, mix: CorpusMix) -> Example:
     answer = to_script(str(problem.answer), problem.script)
     if rng.random() >= mix.worked_fraction:
-        completion, kind = direct_completion(answer, empty_think=rng.random() < 0.5), "direct"
+        empty_think = rng.random() < mix.empty_think_fraction
+        completion, kind = direct_completion(answer, empty_think=empty_think), "direct"
     elif rng.random() < mix.template_fraction:
         mixed = rng.random() < mix.mixed_fraction
         correction = rng.random() < mix.correction_fraction

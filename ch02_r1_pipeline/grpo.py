@@ -173,6 +173,38 @@ class GRPOTrainer:
         stats["entropy"] = float((entropy.detach() * mask).sum() / mask.sum().clamp(min=1))
         self.model.eval()
 
+    # ------------------------------------------------------------ resume
+    def state_dict(self) -> dict:
+        """Everything needed to continue exactly where this run stopped."""
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "rng": self.rng.getstate(), "generator": self.generator.get_state(),
+                "step": self.step, "history": list(self.history),
+                "reference": None if self.reference is None else self.reference.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.rng.setstate(state["rng"])
+        self.generator.set_state(state["generator"])
+        self.step, self.history = state["step"], list(state["history"])
+        if self.reference is not None and state["reference"] is not None:
+            self.reference.load_state_dict(state["reference"])
+
+    def save(self, path) -> None:
+        """Atomic save (a crash never leaves a half-written file)."""
+        import os
+        from pathlib import Path
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)
+
+    def resume(self, path) -> None:
+        # weights_only=False: the state holds Python RNG state (a tuple), written by us.
+        self.load_state_dict(torch.load(path, map_location="cpu", weights_only=False))
+
     def train(self, steps: int | None = None, progress: bool = True, desc: str = "GRPO",
               callback=None) -> list[dict]:
         steps = self.config.steps if steps is None else steps

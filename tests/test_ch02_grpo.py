@@ -5,6 +5,7 @@ import torch
 from ch01_what_is_reasoning.arithmetic import random_problem
 from ch01_what_is_reasoning.model import GPT, GPTConfig
 from ch01_what_is_reasoning.tokenizer import CharTokenizer
+from ch02_r1_pipeline import grpo
 from ch02_r1_pipeline.grpo import GRPOConfig, GRPOTrainer, completion_logprobs, score
 
 TOK = CharTokenizer()
@@ -101,3 +102,29 @@ def test_seeded_runs_repeat_exactly():
         trainer.train(2, progress=False)
         runs.append([{k: v for k, v in h.items() if k != "seconds"} for h in trainer.history])
     assert runs[0] == runs[1]
+
+
+def test_a_run_resumed_from_its_checkpoint_continues_identically(tmp_path, monkeypatch):
+    # A reward that always differs within a group, so every step really updates the model.
+    monkeypatch.setitem(grpo.REWARD_FUNCTIONS, "length",
+                        lambda completions, **kw: [len(c) / 10 for c in completions])
+    cfg = GRPOConfig(prompts_per_step=2, group_size=4, max_new_tokens=10, lr=1e-2, mu=2,
+                     mask_truncated=False, reward_weights={"length": 1.0})
+    straight = GRPOTrainer(_model(), TOK, _prompts, cfg)
+    straight.train(4, progress=False)
+    assert not torch.equal(_params(straight.model), _params(_model()))
+    assert all(h["kept_fraction"] > 0 for h in straight.history)
+
+    first = GRPOTrainer(_model(), TOK, _prompts, cfg)
+    first.train(2, progress=False)
+    first.save(tmp_path / "grpo.pt")
+    resumed = GRPOTrainer(_model(seed=5), TOK, _prompts, cfg)  # different init, overwritten
+    resumed.resume(tmp_path / "grpo.pt")
+    resumed.train(2, progress=False)
+
+    def strip(history):
+        return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+
+    assert strip(resumed.history) == strip(straight.history)
+    assert torch.equal(_params(resumed.model), _params(straight.model))
+    assert not (tmp_path / "grpo.pt.tmp").exists()
