@@ -11,10 +11,10 @@ import time
 import torch
 
 from .arithmetic import (
+    direct_completion,
     fact_prompt,
     make_facts,
     sample_problems,
-    direct_completion,
     step_by_step_completion,
     to_script,
 )

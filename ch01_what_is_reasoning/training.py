@@ -22,7 +22,6 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-
 PROGRESS_SECONDS = 2.0  # how often progress bars redraw
 
 

@@ -9,9 +9,11 @@ accuracy, format rate, response length, consistency, KL, clip fraction and entro
 from __future__ import annotations
 
 import copy
+import os
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -192,9 +194,6 @@ class GRPOTrainer:
 
     def save(self, path) -> None:
         """Atomic save (a crash never leaves a half-written file)."""
-        import os
-        from pathlib import Path
-
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")

@@ -17,9 +17,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from helpers import make_model  # noqa: E402
 
 from ch01_what_is_reasoning.tokenizer import CharTokenizer  # noqa: E402
-from helpers import make_model  # noqa: E402
 
 torch.set_num_threads(1)
 

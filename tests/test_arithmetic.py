@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from helpers import safe_eval
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +32,6 @@ from ch01_what_is_reasoning.arithmetic import (
     trace_text,
 )
 from ch01_what_is_reasoning.verifier import verify
-from helpers import safe_eval
 
 
 def test_safe_eval_itself():

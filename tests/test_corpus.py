@@ -6,15 +6,15 @@ import random
 import re
 
 import pytest
+from helpers import safe_eval
 
 from ch01_what_is_reasoning.arithmetic import (
     make_facts,
     sample_problems,
     to_script,
 )
-from ch01_what_is_reasoning.corpus import CorpusMix, Example, training_examples, to_hf_dataset
+from ch01_what_is_reasoning.corpus import CorpusMix, Example, to_hf_dataset, training_examples
 from ch01_what_is_reasoning.verifier import verify
-from helpers import safe_eval
 
 
 @pytest.fixture(scope="module")

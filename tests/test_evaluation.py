@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from helpers import make_model
 
 from ch01_what_is_reasoning.arithmetic import ANSWER, END_THINK, THINK, sample_problems
 from ch01_what_is_reasoning.evaluation import STYLE_PREFIX, Answers, answer, answer_problems
 from ch01_what_is_reasoning.verifier import verify
-from helpers import make_model
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
+from helpers import make_model  # noqa: E402
+
 from ch01_what_is_reasoning.hf_interop import (  # noqa: E402
     from_hf,
     max_logit_difference,
@@ -14,7 +16,6 @@ from ch01_what_is_reasoning.hf_interop import (  # noqa: E402
     to_hf_config,
 )
 from ch01_what_is_reasoning.sampling import generate  # noqa: E402
-from helpers import make_model  # noqa: E402
 
 ATOL = 1e-5
 

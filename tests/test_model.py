@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import make_model
 
 from ch01_what_is_reasoning.model import GPT, GPTConfig
-from helpers import make_model
 
 V = 40
 ATOL = 1e-5

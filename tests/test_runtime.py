@@ -8,6 +8,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from helpers import make_model
 
 from ch01_what_is_reasoning import runtime
 from ch01_what_is_reasoning.runtime import (
@@ -20,7 +21,6 @@ from ch01_what_is_reasoning.runtime import (
     seed_everything,
     write_json,
 )
-from helpers import make_model
 
 
 def test_pick_device_prefer_and_env(monkeypatch):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import make_model
 
 from ch01_what_is_reasoning.sampling import filter_logits, generate, left_pad
-from helpers import make_model
 
 V = 30
 PAD = 0
@@ -97,7 +97,7 @@ def test_finished_rows_do_not_disturb_the_others(model):
     greedy = {i: reference_greedy(model, p, 12) for i, p in enumerate(PROMPTS)}
     eos = greedy[0][2]
     out = generate(model, PROMPTS, max_new_tokens=12, eos_id=eos, pad_id=PAD)
-    for i, prompt in enumerate(PROMPTS):
+    for i in range(len(PROMPTS)):
         g = greedy[i]
         if eos in g:
             assert out.tokens[i] == g[:g.index(eos)] and out.finished[i]

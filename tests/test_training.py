@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from helpers import make_model
 
 from ch01_what_is_reasoning.training import (
     PackedDocuments,
@@ -15,7 +16,6 @@ from ch01_what_is_reasoning.training import (
     make_optimizer,
     train,
 )
-from helpers import make_model
 
 
 # ------------------------------------------------------------------ schedule
