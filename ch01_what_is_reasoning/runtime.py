@@ -100,14 +100,19 @@ def runs_dir(chapter: str, root: str | Path | None = None) -> Path:
     return path
 
 
-def save_checkpoint(path: str | Path, model, extra: dict | None = None) -> None:
-    """Write model weights + config atomically: a crash never leaves a half-written file."""
+def atomic_save(obj, path: str | Path) -> None:
+    """torch.save to a temporary file, then rename: a crash never leaves a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    state = {"config": model.config.to_dict(), "model": model.state_dict(), "extra": extra or {}}
-    torch.save(state, tmp)
+    torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def save_checkpoint(path: str | Path, model, extra: dict | None = None) -> None:
+    """Write model weights + config atomically."""
+    atomic_save({"config": model.config.to_dict(), "model": model.state_dict(),
+                 "extra": extra or {}}, path)
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu"):

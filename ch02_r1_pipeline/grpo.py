@@ -9,15 +9,14 @@ accuracy, format rate, response length, consistency, KL, clip fraction and entro
 from __future__ import annotations
 
 import copy
-import os
 import random
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from ch01_what_is_reasoning.runtime import atomic_save
 from ch01_what_is_reasoning.sampling import generate
 from ch01_what_is_reasoning.training import PROGRESS_SECONDS, make_optimizer
 
@@ -194,11 +193,7 @@ class GRPOTrainer:
 
     def save(self, path) -> None:
         """Atomic save (a crash never leaves a half-written file)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
+        atomic_save(self.state_dict(), path)
 
     def resume(self, path) -> None:
         # weights_only=False: the state holds Python RNG state (a tuple), written by us.
