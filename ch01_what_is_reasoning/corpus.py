@@ -1,11 +1,19 @@
 """The pretraining corpus: mostly direct answers, fewer worked solutions, drills and facts.
 
 The mix is what chapter 2's RL starts from, so it is chosen on purpose:
-- most problems are answered directly (the base model's habit is to answer at once);
+- most problems are answered directly, after an empty think block
+  (`<think></think><answer>9</answer>`), so the base model's greedy habit is to answer at
+  once, in the right format. It *can* think (forced to, it does it well), but rarely chooses
+  to: that is what R1-Zero's RL discovers pays. (Measured: with half the direct answers
+  written without the empty think block, greedy decoding already chose to think and RL had
+  nothing left to discover.)
 - fewer come with a worked solution, some in the R1 template, some as plain text, in both
   digit scripts, a few mixing scripts mid-trace and a few correcting a wrong step;
-- "drills" are lines of single steps ("47+8=55 12*3=36 ..."): cheap, short examples that make
-  each step almost perfect, so a chain of steps rarely breaks;
+- "drills" are lines of single steps ("7+8 = 15, 12-3 = 9, ...") or of single rewrites
+  ("(3+4)*2-5 = 7*2-5, ..."): cheap, short examples that make each step, and the copying of
+  the rest of the expression, almost perfect, so a chain of steps rarely breaks. (Measured,
+  one seed each: without rewrite drills, step-by-step accuracy at 5 operations swung between
+  35% and 96% when unrelated parts of the corpus changed; with them it was 98.4%.)
 - facts ("zig?" -> 42) are stated for the seen half of the fact table only.
 """
 
@@ -40,8 +48,11 @@ class CorpusMix:
     fact_fraction: float = 0.05        # documents that state a seen fact
     fact_think_fraction: float = 0.3   # of fact documents: recall the fact inside <think>
     drill_steps: int = 8               # steps per drill line
-    empty_think_fraction: float = 0.5  # of direct answers: '<think></think><answer>' (rest
-                                       # '<answer>' alone)
+    rewrite_drill_fraction: float = 0.5  # of drill lines: one-rewrite steps of longer
+                                         # training problems ('(3+4)*2-5 = 7*2-5, ...')
+    empty_think_fraction: float = 1.0  # of direct answers: '<think></think><answer>' (rest
+                                       # '<answer>' alone). 1.0 makes the base's greedy habit
+                                       # 'empty think, then answer': see the module docstring
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,15 @@ def problem_example(problem: Problem, rng: random.Random, mix: CorpusMix) -> Exa
 def drill_example(rng: random.Random, mix: CorpusMix) -> Example:
     """A line of independent single steps, each from a random one-step problem."""
     script = "persian" if rng.random() < mix.persian_fraction else "latin"
+    if rng.random() < mix.rewrite_drill_fraction:
+        # One rewrite each: the copying a long trace needs, practised on its own. The left
+        # side is always a training problem, so no held-out problem is partly solved here.
+        lines = []
+        while len(lines) < mix.drill_steps // 2:
+            p = random_problem(rng, rng.randint(2, mix.max_ops), script)
+            if not is_held_out(p):
+                lines.append(f"{p.rewrites()[0]} = {p.rewrites()[1]}")
+        return Example("", ", ".join(lines), "", "rewrite_drill")
     # Every single step is drilled, also those that equal a held-out one-operation problem:
     # a step is a skill (like knowing 7+8=15), the test asks whether the model can chain them.
     steps = [random_problem(rng, 1, script).step_lines()[0] for _ in range(mix.drill_steps)]
@@ -82,7 +102,8 @@ def fact_example(rng: random.Random, seen_facts: dict, mix: CorpusMix) -> Exampl
     name = rng.choice(sorted(seen_facts))
     think = rng.random() < mix.fact_think_fraction
     value = seen_facts[name]
-    completion = fact_completion(name, value, "latin", think, empty_think=rng.random() < 0.5)
+    completion = fact_completion(name, value, "latin", think,
+                                 empty_think=rng.random() < mix.empty_think_fraction)
     return Example(fact_prompt(name), completion, str(value), "fact")
 
 

@@ -5,6 +5,7 @@ Each function measures one claim and returns plain numbers (fractions in [0, 1])
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 
@@ -18,7 +19,7 @@ from .arithmetic import (
     step_by_step_completion,
     to_script,
 )
-from .corpus import training_examples
+from .corpus import CorpusMix, training_examples
 from .evaluation import answer, answer_problems
 from .model import GPT, GPTConfig
 from .runtime import Preset, load_checkpoint, save_checkpoint
@@ -40,12 +41,13 @@ def pretrain_base(preset: Preset, device, checkpoint=None, seed: int = 0, progre
     run that trained it (also when loaded), and `loaded` says which happened.
     """
     tokenizer = CharTokenizer()
+    corpus_mix = dataclasses.asdict(CorpusMix())  # a cached model from another mix is stale
     if checkpoint is not None and checkpoint.exists():
         model, info = load_checkpoint(checkpoint, device)
-        if info.get("preset") == preset.name:
+        if info.get("preset") == preset.name and info.get("corpus_mix") == corpus_mix:
             return model.eval(), tokenizer, {**info, "loaded": True}
-        print(f"{checkpoint} was trained with preset {info.get('preset')!r}, not "
-              f"{preset.name!r}: training a new one")
+        print(f"{checkpoint} was trained with preset {info.get('preset')!r} on another corpus "
+              f"or preset than {preset.name!r} now uses: training a new one")
     torch.manual_seed(seed)
     examples = training_examples(preset.corpus_docs, seed=seed)
     data = PackedDocuments([e.prompt + e.completion for e in examples], tokenizer, 128)
@@ -54,7 +56,8 @@ def pretrain_base(preset: Preset, device, checkpoint=None, seed: int = 0, progre
                    lr=preset.lr, seed=seed, desc="pretraining base", progress=progress)
     info = {"preset": preset.name, "history": result.history, "seconds": result.seconds,
             "tokens": result.tokens, "tokens_per_second": result.tokens_per_second,
-            "params": model.num_params(), "corpus_tokens": data.n_tokens, "device": str(device)}
+            "params": model.num_params(), "corpus_tokens": data.n_tokens, "device": str(device),
+            "corpus_mix": corpus_mix}
     if checkpoint is not None:
         save_checkpoint(checkpoint, model, info)
     return model.eval(), tokenizer, {**info, "loaded": False}
@@ -90,7 +93,7 @@ def sample_efficiency(preset: Preset, device, sizes=None, n_ops: int = 2, n_test
         for n in sizes:
             rng = random.Random(seed)
             if style == "direct":
-                pairs = [(p.prompt(), direct_completion(str(p.answer), empty_think=False))
+                pairs = [(p.prompt(), direct_completion(str(p.answer)))
                          for p in pool[:n]]
             else:
                 pairs = [(p.prompt(), step_by_step_completion(p, rng)) for p in pool[:n]]

@@ -9,8 +9,11 @@ import pytest
 from helpers import safe_eval
 
 from ch01_what_is_reasoning.arithmetic import (
+    Problem,
+    is_held_out,
     make_facts,
     sample_problems,
+    solve,
     to_script,
 )
 from ch01_what_is_reasoning.corpus import CorpusMix, Example, to_hf_dataset, training_examples
@@ -26,9 +29,9 @@ def test_count_kinds_and_determinism(examples):
     assert len(examples) == 3000
     assert all(isinstance(e, Example) for e in examples)
     kinds = {e.kind for e in examples}
-    assert {"direct", "worked", "worked_plain", "drill", "fact"} <= kinds
+    assert {"direct", "worked", "worked_plain", "drill", "rewrite_drill", "fact"} <= kinds
     assert kinds <= {"direct", "worked", "worked_mixed", "worked_correction", "worked_plain",
-                     "drill", "fact"}
+                     "drill", "rewrite_drill", "fact"}
     assert training_examples(50, seed=0) == examples[:50]
     assert training_examples(50, seed=1) != examples[:50]
 
@@ -101,6 +104,35 @@ def test_drills_practise_every_step_but_never_as_a_question(examples):
     for e in examples:
         if e.kind == "drill":
             assert "?" not in e.completion and e.prompt == ""
+
+
+def test_rewrite_drills_are_true_single_rewrites_of_training_problems(examples):
+    n = 0
+    for e in examples:
+        if e.kind != "rewrite_drill":
+            continue
+        assert e.prompt == "" and "?" not in e.completion
+        for line in e.completion.split(", "):
+            left, right = line.split(" = ")
+            assert solve(left) == solve(right), line
+            # One operation evaluated, the rest copied: the right side is one step shorter.
+            assert len(re.findall(r"[-+*]", right)) == len(re.findall(r"[-+*]", left)) - 1
+            assert not is_held_out(_problem_of(to_script(left, "latin"))), line
+            n += 1
+    assert n > 50
+
+
+def _problem_of(expression: str) -> Problem:
+    """Parse a chain expression like '(3+4)*2-5' back into a Problem."""
+    numbers = [int(x) for x in re.findall(r"[0-9]+", expression)]
+    ops = re.findall(r"[-+*]", expression)
+    return Problem(numbers[0], tuple(zip(ops, numbers[1:])))
+
+
+def test_direct_answers_all_have_an_empty_think_block(examples):
+    """The base's greedy habit must be 'empty think, then answer' (chapter 2 relies on it)."""
+    direct = [e for e in examples if e.kind == "direct"]
+    assert direct and all(e.completion.startswith("<think></think><answer>") for e in direct)
 
 
 def test_facts_only_seen(examples):

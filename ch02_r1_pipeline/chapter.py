@@ -1,0 +1,100 @@
+"""Run all of chapter 2 headless: the CLI and the notebook's summary call this."""
+
+from __future__ import annotations
+
+import time
+
+import matplotlib.pyplot as plt
+
+from ch01_what_is_reasoning.runtime import get_preset, pick_device, seed_everything, write_json
+
+from .pipeline import MODEL_STAGES, Pipeline
+from .plots import plot_r1_zero_curves, plot_rollouts, plot_stages
+
+HEADLINE_STAGES = ("base", "r1_zero", "r1", "distill", "student_rl")  # results.json contract
+METRICS = ("accuracy", "format_rate", "mean_response_tokens", "mixing_rate")
+
+
+def run_chapter(preset: str | None = None, root=None, progress: bool = True) -> dict:
+    """Run (or load) every stage, then write results.json and the plots."""
+    start = time.perf_counter()
+    device = pick_device()
+    seed_everything(0)
+    pipeline = Pipeline(get_preset(preset, device), device, root, progress)
+    pipeline.run_all()
+    results = collect_results(pipeline, seconds=time.perf_counter() - start)
+    save_results(results, pipeline.dir)
+    return results
+
+
+def stage_metrics(info: dict) -> dict:
+    e = info["eval"]
+    return {**{k: e[k] for k in METRICS}, "consistency": e["consistency"],
+            "thinking_rate": e["thinking_rate"], "sampled_accuracy": e["sampled"]["accuracy"],
+            "sampled_mixing_rate": e["sampled"]["mixing_rate"],
+            "train_seconds": info.get("seconds"), "loaded_from_cache": info.get("loaded")}
+
+
+def curve(info: dict, keys=("accuracy", "mean_response_tokens", "mixing_rate")) -> dict:
+    return {"step": [p["step"] for p in info["curve"]], **{k: [p[k] for p in info["curve"]]
+                                                           for k in keys}}
+
+
+def rollout_log(info: dict) -> dict:
+    keys = ("reward", "accuracy", "mean_response_tokens", "mixing_rate", "wait_rate", "kl",
+            "clip_fraction", "entropy")
+    return {"step": [h["step"] for h in info["history"]],
+            **{k: [h[k] for h in info["history"]] for k in keys}}
+
+
+def grpo_steps_per_second(info: dict) -> float:
+    return len(info["history"]) / max(1e-9, sum(h["seconds"] for h in info["history"]))
+
+
+def collect_results(pipeline: Pipeline, seconds: float) -> dict:
+    """The results.json contract (keys are never renamed; new ones may be added)."""
+    info = pipeline.info
+    stages = {s: stage_metrics(info[s]) for s in MODEL_STAGES}
+    return {
+        "preset": pipeline.preset.name,
+        "device": str(pipeline.device),
+        "seconds": seconds,
+        **{s: stages[s] for s in HEADLINE_STAGES},
+        "stages": stages,
+        "curves": {s: curve(info[s]) for s in ("r1_zero", "r1_zero_consistency", "student_rl")},
+        "rollouts": {s: rollout_log(info[s])
+                     for s in ("r1_zero", "r1_zero_consistency", "r1_reasoning_rl", "r1",
+                               "student_rl")},
+        "grpo_steps_per_second": grpo_steps_per_second(info["r1_zero"]),
+        "rejection_sampling": {k: v for k, v in info["rejection_sampling"].items()
+                               if k != "preset"},
+        "test_problems": len(pipeline.test),
+        "params": {"teacher": pipeline.model("base").num_params(),
+                   "student": pipeline.model("student_base").num_params()},
+    }
+
+
+def save_results(results: dict, out_dir) -> None:
+    plot_r1_zero_curves(results["curves"]["r1_zero"], path=out_dir / "r1_zero_curves.png")
+    plot_rollouts({s: results["rollouts"][s] for s in ("r1_zero", "r1_zero_consistency")},
+                  path=out_dir / "rollouts.png")
+    plot_stages(results["stages"], path=out_dir / "stages.png")
+    write_json(out_dir / "results.json", results)
+    plt.close("all")
+
+
+def summary_table(results: dict) -> str:
+    lines = [f"preset {results['preset']} on {results['device']}: {results['seconds']:.0f} s, "
+             f"{results['grpo_steps_per_second']:.2f} GRPO steps/s, "
+             f"{results['test_problems']} held-out problems (greedy)", "",
+             f"{'stage':<20} {'accuracy':>8} {'format':>7} {'tokens':>7} {'mixing':>7} "
+             f"{'mixing@T=1':>10}"]
+    for name, m in results["stages"].items():
+        lines.append(f"{name:<20} {m['accuracy']:>8.1%} {m['format_rate']:>7.1%} "
+                     f"{m['mean_response_tokens']:>7.1f} {m['mixing_rate']:>7.1%} "
+                     f"{m['sampled_mixing_rate']:>10.1%}")
+    c = results["curves"]["r1_zero"]
+    lines += ["", f"R1-Zero during RL: accuracy {c['accuracy'][0]:.1%} -> {c['accuracy'][-1]:.1%}, "
+              f"length {c['mean_response_tokens'][0]:.1f} -> {c['mean_response_tokens'][-1]:.1f} "
+              f"tokens ({c['mean_response_tokens'][-1] / max(1e-9, c['mean_response_tokens'][0]):.1f}x)"]
+    return "\n".join(lines)

@@ -1,0 +1,69 @@
+"""Chapter 2's plots. Each returns a matplotlib Figure (and saves it when given a path)."""
+
+from __future__ import annotations
+
+from ch01_what_is_reasoning.plots import _finish, plt
+
+STAGE_LABEL = {"base": "base", "r1_zero": "R1-Zero", "r1_zero_consistency": "R1-Zero\n+consist.",
+               "cold_start": "cold\nstart", "r1_reasoning_rl": "reasoning\nRL",
+               "r1_sft": "R1 SFT", "r1": "R1", "student_base": "student\nbase",
+               "distill": "student\ndistilled", "student_rl": "student\npure RL"}
+
+
+def plot_r1_zero_curves(curve: dict, path=None):
+    """The paper's two R1-Zero curves: held-out accuracy and response length during RL."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    axes[0].plot(curve["step"], curve["accuracy"], "o-", color="tab:blue")
+    axes[0].set(xlabel="GRPO step", ylabel="accuracy (held-out, greedy)",
+                title="R1-Zero: accuracy during RL", ylim=(-0.02, 1.02))
+    axes[1].plot(curve["step"], curve["mean_response_tokens"], "o-", color="tab:green")
+    axes[1].set(xlabel="GRPO step", ylabel="tokens per response",
+                title="R1-Zero: response length during RL", ylim=(0, None))
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    return _finish(fig, path)
+
+
+def plot_rollouts(logs: dict, window: int = 10, path=None):
+    """What RL's own samples (temperature 1) look like over training, per run: the share
+    that mixes digit scripts, and the share with a 'wait' self-correction."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    for name, log in logs.items():
+        for ax, key in zip(axes, ("mixing_rate", "wait_rate")):
+            ax.plot(log["step"], _smooth(log[key], window), label=STAGE_LABEL.get(name, name))
+    axes[0].set(title="language mixing in RL samples", ylabel="share of samples (smoothed)")
+    axes[1].set(title="'wait' self-corrections in RL samples", ylabel="share of samples (smoothed)")
+    for ax in axes:
+        ax.set(xlabel="GRPO step", ylim=(0, None))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _finish(fig, path)
+
+
+def plot_stages(stages: dict, path=None):
+    """Held-out accuracy of every stage, with the share of answers that think."""
+    names = [s for s in STAGE_LABEL if s in stages]
+    fig, ax = plt.subplots(figsize=(11, 3.4))
+    acc = [stages[s]["accuracy"] for s in names]
+    bars = ax.bar([STAGE_LABEL[s] for s in names], acc,
+                  color=["tab:gray" if "student" in s or s == "distill" else "tab:blue"
+                         for s in names])
+    for bar, s in zip(bars, names):
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(),
+                f"{stages[s]['accuracy']:.0%}\n{stages[s]['mean_response_tokens']:.0f} tok",
+                ha="center", va="bottom", fontsize=8)
+    ax.set(ylabel="accuracy (held-out, greedy)", ylim=(0, 1.2),
+           title="every stage of the pipeline on the same test set (blue: teacher size, "
+                 "gray: student)")
+    ax.tick_params(axis="x", labelsize=8)
+    return _finish(fig, path)
+
+
+def _smooth(values, window):
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out

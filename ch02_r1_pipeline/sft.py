@@ -1,0 +1,106 @@
+"""Supervised fine-tuning and rejection sampling: the non-RL half of the R1 recipe.
+
+- `sft`: chapter 1's training loop on (prompt, completion) pairs, loss on completion tokens
+  only (the prompt is given, not learned).
+- `cold_start_traces`: the "thousands of readable long chain-of-thought examples" of R1's cold
+  start, here a few hundred clean worked solutions, each in its prompt's digit script.
+- `rejection_sample`: sample k completions per prompt and keep the well-formed, correct (and,
+  for R1, script-consistent) ones: the "600K reasoning" set.
+- `knowledge_examples`: the "200K non-reasoning" set: seen facts and one-operation questions
+  answered directly, so the final model does not think where thinking does not pay.
+"""
+
+from __future__ import annotations
+
+import random
+
+import torch
+from tqdm.auto import tqdm
+
+from ch01_what_is_reasoning.arithmetic import (
+    direct_completion,
+    fact_completion,
+    fact_prompt,
+    make_facts,
+    step_by_step_completion,
+    to_script,
+)
+from ch01_what_is_reasoning.evaluation import answer
+from ch01_what_is_reasoning.training import PROGRESS_SECONDS, PromptCompletionBatches, train
+
+from .rewards import consistency_reward
+from .tasks import random_train_problem
+
+
+def sft(model, pairs: list[tuple[str, str]], tokenizer, *, steps: int, batch_size: int, lr: float,
+        seed: int = 0, desc: str = "SFT", progress: bool = True):
+    """Fine-tune `model` in place on (prompt, completion) pairs; returns chapter 1's TrainResult."""
+    if not pairs:
+        raise ValueError("SFT needs at least one (prompt, completion) pair")
+    batches = PromptCompletionBatches(pairs, tokenizer, model.config.block_size,
+                                      completion_only=True)
+    return train(model, batches, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                 desc=desc, progress=progress)
+
+
+def cold_start_traces(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """`n` clean worked solutions of training problems: no script mixing, no corrections."""
+    rng = random.Random(f"cold-start-{seed}")
+    problems = [random_train_problem(rng) for _ in range(n)]
+    return [(p.prompt(), step_by_step_completion(p, rng)) for p in problems]
+
+
+def knowledge_examples(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """`n` non-reasoning examples: half seen facts, half one-operation questions, all
+    answered directly after an empty think block."""
+    rng = random.Random(f"knowledge-{seed}")
+    seen, _ = make_facts()
+    names = sorted(seen)
+    out = []
+    for i in range(n):
+        if i % 2 == 0:
+            name = rng.choice(names)
+            out.append((fact_prompt(name), fact_completion(name, seen[name], "latin", think=False)))
+        else:
+            p = random_train_problem(rng, ops=(1,))
+            out.append((p.prompt(), direct_completion(to_script(str(p.answer), p.script))))
+    return out
+
+
+def rejection_sample(model, tokenizer, problems, *, k: int, temperature: float = 1.0,
+                     require_consistent: bool = True, seed: int = 0, batch_size: int = 512,
+                     progress: bool = True) -> dict:
+    """Sample `k` completions per problem; keep the correct, well-formed ones that think (and,
+    with `require_consistent`, write every digit of the thinking in the prompt's script).
+
+    Returns {'kept': [(prompt, completion)], 'sampled', 'correct', 'consistent'} (counts)."""
+    generator = torch.Generator().manual_seed(seed)
+    prompts = [p.prompt() for p in problems for _ in range(k)]
+    expected = [p.answer for p in problems for _ in range(k)]
+    kept, n_correct, n_consistent = [], 0, 0
+    chunks = range(0, len(prompts), batch_size)
+    for start in tqdm(chunks, desc="rejection sampling", disable=not progress, leave=False,
+                      mininterval=PROGRESS_SECONDS):
+        ps, es = prompts[start:start + batch_size], expected[start:start + batch_size]
+        a = answer(model, tokenizer, ps, es, "free", temperature=temperature,
+                   generator=generator, batch_size=batch_size)
+        consistent = consistency_reward(a.completions, prompts=ps)
+        for prompt, completion, verdict, c in zip(ps, a.completions, a.verdicts, consistent):
+            if not (verdict.correct and verdict.well_formed and verdict.thinking):
+                continue
+            n_correct += 1
+            if c == 1.0:
+                n_consistent += 1
+            if c == 1.0 or not require_consistent:
+                kept.append((prompt, completion))
+    return {"kept": kept, "sampled": len(prompts), "correct": n_correct,
+            "consistent": n_consistent}
+
+
+def to_dataset(pairs: list[tuple[str, str]], kind: str):
+    """(prompt, completion) pairs as a Hugging Face `datasets.Dataset` with a `kind` column."""
+    from datasets import Dataset
+
+    return Dataset.from_dict({"prompt": [p for p, _ in pairs],
+                              "completion": [c for _, c in pairs],
+                              "kind": [kind] * len(pairs)})

@@ -1,0 +1,121 @@
+"""The pipeline at the tiny preset: stages chain, cache, resume, and the CLI's contract."""
+
+import json
+
+import pytest
+import torch
+
+from ch01_what_is_reasoning.arithmetic import is_held_out
+from ch01_what_is_reasoning.runtime import get_preset
+from ch02_r1_pipeline import pipeline as pipeline_module
+from ch02_r1_pipeline.__main__ import main
+from ch02_r1_pipeline.chapter import HEADLINE_STAGES, METRICS
+from ch02_r1_pipeline.grpo import GRPOTrainer
+from ch02_r1_pipeline.inspector import inspect_rewards
+from ch02_r1_pipeline.pipeline import STAGES, Pipeline
+from ch02_r1_pipeline.tasks import PERSIAN_SHARE, TEST_OPS, held_out_problems
+
+
+def _pipeline(root):
+    return Pipeline(get_preset("tiny"), torch.device("cpu"), root, progress=False)
+
+
+def _params(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    main(["--preset", "tiny", "--runs", str(root), "--quiet"])
+    return root
+
+
+def test_results_json_has_the_contract_keys(cli_run):
+    results = json.loads((cli_run / "ch02" / "results.json").read_text())
+    assert results["preset"] == "tiny" and results["device"] == "cpu"
+    assert results["seconds"] > 0
+    for stage in HEADLINE_STAGES:
+        for key in METRICS:
+            assert key in results[stage], (stage, key)
+        for key in ("accuracy", "format_rate", "mixing_rate"):
+            assert 0.0 <= results[stage][key] <= 1.0
+    curve = results["curves"]["r1_zero"]
+    assert curve["step"][0] == 0 and curve["step"][-1] == pipeline_module.SETTINGS["tiny"].r1_zero_steps
+    assert len(curve["accuracy"]) == len(curve["mean_response_tokens"]) == len(curve["step"])
+    for name in ("r1_zero_curves.png", "rollouts.png", "stages.png"):
+        assert (cli_run / "ch02" / name).stat().st_size > 0
+
+
+def test_every_stage_saved_its_output(cli_run):
+    for stage in STAGES:
+        if stage == "base":
+            assert (cli_run / "ch01" / "base.pt").exists()
+        elif stage == "rejection_sampling":
+            assert (cli_run / "ch02" / "r1_sft_data.json").exists()
+        else:
+            assert (cli_run / "ch02" / f"{stage}.pt").exists()
+    assert not list((cli_run / "ch02").glob("*.state.pt"))  # finished runs leave no state
+
+
+def test_finished_stages_are_loaded_not_retrained(cli_run, monkeypatch):
+    def fail(*a, **kw):
+        raise AssertionError("a finished stage was trained again")
+
+    monkeypatch.setattr(GRPOTrainer, "train_step", fail)
+    monkeypatch.setattr(pipeline_module, "sft", fail)
+    monkeypatch.setattr(pipeline_module, "pretrain_base", fail)
+    p = _pipeline(cli_run)
+    for stage in ("r1_zero", "r1", "distill"):
+        assert p.run(stage)["loaded"] is True
+    monkeypatch.undo()
+    # ... unless base must be loaded too (it comes from chapter 1's folder), which is fine.
+
+
+def test_a_grpo_stage_resumed_after_a_crash_continues_identically(tmp_path, monkeypatch):
+    straight = _pipeline(tmp_path / "a")
+    straight.run("r1_zero")
+    expected = _params(straight.model("r1_zero"))
+
+    crashing = _pipeline(tmp_path / "b")
+    crashing.run("base")
+    real_step = GRPOTrainer.train_step
+
+    def crash_after_two(self):
+        if self.step == 2:
+            raise KeyboardInterrupt("simulated crash")
+        return real_step(self)
+
+    monkeypatch.setattr(GRPOTrainer, "train_step", crash_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        crashing.run("r1_zero")
+    assert (tmp_path / "b" / "ch02" / "r1_zero.state.pt").exists()
+    monkeypatch.setattr(GRPOTrainer, "train_step", real_step)
+
+    resumed = _pipeline(tmp_path / "b")
+    info = resumed.run("r1_zero")
+    assert info["loaded"] is False
+    assert [h["step"] for h in info["history"]] == [0, 1, 2]
+    assert torch.equal(_params(resumed.model("r1_zero")), expected)
+    assert [p["step"] for p in info["curve"]] == [p["step"] for p in straight.info["r1_zero"]["curve"]]
+
+
+def test_unknown_stage_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown stage"):
+        _pipeline(tmp_path).run("r2")
+
+
+def test_test_set_is_held_out_balanced_and_fixed():
+    problems = held_out_problems(600)
+    assert len(problems) == 600 and all(is_held_out(p) for p in problems)
+    assert {p.n_ops for p in problems} == set(TEST_OPS)
+    persian = sum(p.script == "persian" for p in problems) / len(problems)
+    assert abs(persian - PERSIAN_SHARE) < 0.01
+    assert [p.prompt() for p in held_out_problems(600)] == [p.prompt() for p in problems]
+
+
+def test_reward_inspector_scores_a_mixed_trace():
+    out = inspect_rewards("(۳+۴)*۲?", "<think>(۳+۴)*۲ = 7*2 = ۱۴</think><answer>۱۴</answer>")
+    assert out["expected"] == 14 and out["accuracy"] == 1.0 and out["format"] == 1.0
+    assert out["mixed_scripts"] and 0 < out["consistency"] < 1
+    assert out["R1 total"] > out["R1-Zero total"] == 1.1
