@@ -1,12 +1,12 @@
 """The pretraining corpus: mostly direct answers, fewer worked solutions, drills and facts.
 
 The mix is what chapter 2's RL starts from, so it is chosen on purpose:
-- most problems are answered directly, after an empty think block
-  (`<think></think><answer>9</answer>`), so the base model's greedy habit is to answer at
-  once, in the right format. It *can* think (forced to, it does it well), but rarely chooses
-  to: that is what R1-Zero's RL discovers pays. (Measured: with half the direct answers
-  written without the empty think block, greedy decoding already chose to think and RL had
-  nothing left to discover.)
+- most problems are answered directly, mostly after an empty think block
+  (`<think></think><answer>9</answer>`, else `<answer>9</answer>`), so the base model's
+  greedy habit is to answer at once, in the right format. It *can* think (forced to, it does
+  it well), but rarely chooses to: that is what R1-Zero's RL discovers pays. (Measured: with
+  half the direct answers written without the empty think block, greedy decoding already
+  chose to think, and RL had nothing left to discover.)
 - fewer come with a worked solution, some in the R1 template, some as plain text, in both
   digit scripts, a few mixing scripts mid-trace and a few correcting a wrong step;
 - "drills" are lines of single steps ("7+8 = 15, 12-3 = 9, ...") or of single rewrites
@@ -50,9 +50,9 @@ class CorpusMix:
     drill_steps: int = 8               # steps per drill line
     rewrite_drill_fraction: float = 0.5  # of drill lines: one-rewrite steps of longer
                                          # training problems ('(3+4)*2-5 = 7*2-5, ...')
-    empty_think_fraction: float = 1.0  # of direct answers: '<think></think><answer>' (rest
-                                       # '<answer>' alone). 1.0 makes the base's greedy habit
-                                       # 'empty think, then answer': see the module docstring
+    empty_think_fraction: float = 0.8  # of direct answers: '<think></think><answer>' (rest
+                                       # '<answer>' alone): the base's greedy habit becomes
+                                       # 'empty think, then answer' (see the docstring)
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,7 @@ def fact_example(rng: random.Random, seen_facts: dict, mix: CorpusMix) -> Exampl
     name = rng.choice(sorted(seen_facts))
     think = rng.random() < mix.fact_think_fraction
     value = seen_facts[name]
-    completion = fact_completion(name, value, "latin", think,
-                                 empty_think=rng.random() < mix.empty_think_fraction)
+    completion = fact_completion(name, value, "latin", think, empty_think=rng.random() < 0.5)
     return Example(fact_prompt(name), completion, str(value), "fact")
 
 

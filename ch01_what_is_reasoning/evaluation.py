@@ -1,7 +1,7 @@
 """Ask a model questions in a chosen answer style and score the answers with the verifier.
 
 Styles (what the completion is forced to start with):
-- "direct": `<think></think><answer>` — an empty think block, the answer straight away;
+- "direct": `<answer>` — no thinking at all, the answer straight away;
 - "step_by_step": `<think>`, and the next token may not be `</think>` — the model must think;
 - "free": nothing — the model chooses (chapter 2's RL starts from this).
 """
@@ -17,7 +17,7 @@ from .arithmetic import ANSWER, END_THINK, THINK
 from .sampling import generate
 from .verifier import Verdict, verify
 
-STYLE_PREFIX = {"direct": THINK + END_THINK + ANSWER, "step_by_step": THINK, "free": ""}
+STYLE_PREFIX = {"direct": ANSWER, "step_by_step": THINK, "free": ""}
 
 
 @dataclass

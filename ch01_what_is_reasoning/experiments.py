@@ -46,8 +46,8 @@ def pretrain_base(preset: Preset, device, checkpoint=None, seed: int = 0, progre
         model, info = load_checkpoint(checkpoint, device)
         if info.get("preset") == preset.name and info.get("corpus_mix") == corpus_mix:
             return model.eval(), tokenizer, {**info, "loaded": True}
-        print(f"{checkpoint} was trained with preset {info.get('preset')!r} on another corpus "
-              f"or preset than {preset.name!r} now uses: training a new one")
+        print(f"{checkpoint} comes from another preset ({info.get('preset')!r}) or an older "
+              f"corpus than preset {preset.name!r} uses now: training a new one")
     torch.manual_seed(seed)
     examples = training_examples(preset.corpus_docs, seed=seed)
     data = PackedDocuments([e.prompt + e.completion for e in examples], tokenizer, 128)
@@ -93,7 +93,7 @@ def sample_efficiency(preset: Preset, device, sizes=None, n_ops: int = 2, n_test
         for n in sizes:
             rng = random.Random(seed)
             if style == "direct":
-                pairs = [(p.prompt(), direct_completion(str(p.answer)))
+                pairs = [(p.prompt(), direct_completion(str(p.answer), empty_think=False))
                          for p in pool[:n]]
             else:
                 pairs = [(p.prompt(), step_by_step_completion(p, rng)) for p in pool[:n]]

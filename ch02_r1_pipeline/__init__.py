@@ -1,5 +1,10 @@
 """Chapter 2: the DeepSeek-R1 pipeline at toy scale (R1-Zero, R1, R1-Distill).
 
-Work in progress: the rule rewards and the GRPO loss are here and tested; the pipeline
-stages and the notebook are not yet.
+- rewards.py: the rule rewards (accuracy, format, language consistency), TRL's signature
+- grpo_loss.py: group-relative advantages, the clipped objective, k3 KL, three aggregations
+- grpo.py: the GRPO loop (rollouts, scoring, updates, logs, checkpoints and resume)
+- sft.py: SFT on completions, cold-start traces, rejection sampling, knowledge data
+- tasks.py: RL prompts and the held-out test set every stage is scored on
+- pipeline.py: the named stages, each loading its input and saving its output
+- chapter.py, plots.py, inspector.py, __main__.py: results.json, plots, widget, CLI
 """

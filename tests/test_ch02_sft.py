@@ -5,7 +5,7 @@ import random
 import pytest
 import torch
 
-from ch01_what_is_reasoning.arithmetic import WAIT, is_held_out
+from ch01_what_is_reasoning.arithmetic import WAIT, is_held_out, make_facts, solve
 from ch01_what_is_reasoning.evaluation import Answers
 from ch01_what_is_reasoning.verifier import verify
 from ch02_r1_pipeline import sft as sft_module
@@ -58,9 +58,11 @@ def test_cold_start_traces_are_clean_correct_and_in_the_prompt_script():
 def test_knowledge_examples_answer_directly_and_correctly():
     pairs = knowledge_examples(40)
     assert len(pairs) == 40
+    seen, _ = make_facts()
     for prompt, completion in pairs:
-        v = verify(completion)
-        assert v.well_formed and v.thinking == "" and v.has_answer
+        expected = seen[prompt[:-1]] if prompt[:-1].isalpha() else solve(prompt)
+        v = verify(completion, expected)
+        assert v.well_formed and v.thinking == "" and v.correct, (prompt, completion)
     assert sum(p[:-1].isalpha() for p, _ in pairs) == 20  # half facts, half one-step questions
 
 

@@ -129,10 +129,14 @@ def _problem_of(expression: str) -> Problem:
     return Problem(numbers[0], tuple(zip(ops, numbers[1:])))
 
 
-def test_direct_answers_all_have_an_empty_think_block(examples):
-    """The base's greedy habit must be 'empty think, then answer' (chapter 2 relies on it)."""
+def test_most_direct_answers_have_an_empty_think_block(examples):
+    """The base's greedy habit must be 'empty think, then answer' (chapter 2 relies on it),
+    while '<answer>' alone stays in the corpus (chapter 1's direct style starts with it)."""
     direct = [e for e in examples if e.kind == "direct"]
-    assert direct and all(e.completion.startswith("<think></think><answer>") for e in direct)
+    empty = sum(e.completion.startswith("<think></think><answer>") for e in direct)
+    alone = sum(e.completion.startswith("<answer>") for e in direct)
+    assert empty + alone == len(direct)
+    assert 0.75 <= empty / len(direct) <= 0.85 and alone > 0
 
 
 def test_facts_only_seen(examples):

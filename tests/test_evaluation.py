@@ -59,7 +59,7 @@ def test_forced_prefix_is_part_of_the_prompt(model, tok, monkeypatch):
     monkeypatch.setattr(evaluation, "generate",
                         lambda m, ids, **k: seen.append(ids) or real(m, ids, **k))
     answer(model, tok, ["1+1?"], [2], "direct", max_new_tokens=2)
-    assert seen[-1] == [tok.encode("1+1?" + THINK + END_THINK + ANSWER, bos=True)]
+    assert seen[-1] == [tok.encode("1+1?" + ANSWER, bos=True)]
 
 
 def test_rates_count_verdicts(tok):

@@ -1,0 +1,7 @@
+"""Chapter 3: the four ways to build a reasoning model, on one task, scored the same way.
+
+- step_verifier.py: a rule-based process checker (is every written step right?), no answer key
+- voting.py: majority vote (self-consistency), best-of-N against a score, unbiased pass@k
+- scaling.py: a pool of sampled completions per problem, and accuracy as a function of N
+- compute.py: training and inference FLOPs (6N and 2N per token), what they leave out
+"""
