@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import datasets
 import torch
 from datasets import concatenate_datasets, load_from_disk
 
@@ -75,8 +76,8 @@ class Settings:
     final_rl_steps: int = 40
     student: tuple = (2, 4, 64)       # n_layer, n_head, n_embd of the distillation student
     student_pretrain_steps: int = 1500
-    distill_steps: int = 2000
-    distill_lr: float = 1e-3
+    distill_steps: int = 4000         # the student learns to copy long traces late: measured
+    distill_lr: float = 2e-3          # 19% after 2000 steps at 1e-3, 41% at 4000, 53% at 2e-3
     student_rl_steps: int = 60
 
 
@@ -278,7 +279,11 @@ class Pipeline:
         reasoning = to_dataset(sampled.pop("kept"), "reasoning")
         knowledge = to_dataset(knowledge_examples(s.knowledge_examples), "knowledge")
         data = concatenate_datasets([reasoning, knowledge]).shuffle(seed=0)
+        was_enabled = datasets.is_progress_bar_enabled()
+        datasets.disable_progress_bars()  # a bar for a one-second save is noise
         data.save_to_disk(str(self._data_dir()))
+        if was_enabled:
+            datasets.enable_progress_bars()
         meta = {"preset": self.preset.name, **sampled, "reasoning_examples": len(reasoning),
                 "knowledge_examples": len(knowledge), "seconds": time.perf_counter() - start}
         meta_path.write_text(json.dumps(meta, indent=2))
