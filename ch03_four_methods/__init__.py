@@ -4,4 +4,6 @@
 - voting.py: majority vote (self-consistency), best-of-N against a score, unbiased pass@k
 - scaling.py: a pool of sampled completions per problem, and accuracy as a function of N
 - compute.py: training and inference FLOPs (6N and 2N per token), what they leave out
+- budget_forcing.py: s1-style budget forcing: cut thinking at a budget, force " wait " below a floor
+- beam_search.py: beam search over steps, ranked by the step verifier after every step
 """
