@@ -88,8 +88,8 @@ def _check_arguments(budget, min_thinking, max_waits) -> None:
                          f"make the model think longer is to force ' wait '; set max_waits >= 1")
 
 
-def _think(model, tokenizer, contexts, limits, *, min_thinking, max_waits, temperature, generator,
-           batch_size) -> tuple[list[list[int]], list[int]]:
+def _think(model, tokenizer, contexts, limits, *, min_thinking, max_waits, must_think, temperature,
+           generator, batch_size) -> tuple[list[list[int]], list[int]]:
     """The thinking tokens of every context (forced waits included) and the waits forced.
 
     Each round continues every row that is still thinking, in one `generate` call. A row stops
@@ -101,13 +101,17 @@ def _think(model, tokenizer, contexts, limits, *, min_thinking, max_waits, tempe
     thinking = [[] for _ in contexts]
     waits = [0] * len(contexts)
     active = [i for i, limit in enumerate(limits) if limit > 0]
+    # must_think: the first thinking token may not be </think> (chapter 1's step-by-step style),
+    # so a model whose habit is to close its thinking at once still has to think.
+    forbid = [end_think] if must_think else None
     while active:
         # One max_new_tokens serves the whole batch; each row is cut to its own limit below
         # (tokens sampled past a row's limit are a batching artefact, like padding: not charged).
         out = generate(model, [contexts[i] + thinking[i] for i in active],
                        max_new_tokens=max(limits[i] - len(thinking[i]) for i in active),
                        eos_id=end_think, pad_id=tokenizer.pad_id, temperature=temperature,
-                       generator=generator, batch_size=batch_size)
+                       generator=generator, batch_size=batch_size, forbid_first=forbid)
+        forbid = None  # only the very first token of the thinking
         still_thinking = []
         for i, new, closed in zip(active, out.tokens, out.finished):
             room = limits[i] - len(thinking[i])
@@ -129,13 +133,14 @@ def _think(model, tokenizer, contexts, limits, *, min_thinking, max_waits, tempe
 
 
 def answer_with_budget(model, tokenizer, problems, budget: int, *, min_thinking: int = 0,
-                       max_waits: int = 0, temperature: float = 0.0,
+                       max_waits: int = 0, must_think: bool = False, temperature: float = 0.0,
                        generator: torch.Generator | None = None, batch_size: int = 512) -> BudgetAnswers:
     """Answer every problem thinking at most `budget` tokens (0: `<think></think>` straight away).
 
     If the model closes its thinking before `min_thinking` tokens, " wait " is appended and it
-    goes on, at most `max_waits` times per problem. The budget is also capped by the model's
-    context, keeping room for `</think><answer>` and the answer.
+    goes on, at most `max_waits` times per problem. `must_think` forbids closing the thinking
+    as its very first token (as chapter 1's step-by-step style does). The budget is also capped
+    by the model's context, keeping room for `</think><answer>` and the answer.
     """
     _check_arguments(budget, min_thinking, max_waits)
     prompts = [p.prompt() for p in problems]
@@ -146,8 +151,8 @@ def answer_with_budget(model, tokenizer, problems, budget: int, *, min_thinking:
     reserve = len(CLOSE_THINKING) + ANSWER_TOKENS
     limits = [max(0, min(budget, model.config.block_size - len(c) - reserve)) for c in contexts]
     thinking, waits = _think(model, tokenizer, contexts, limits, min_thinking=min_thinking,
-                             max_waits=max_waits, temperature=temperature, generator=generator,
-                             batch_size=batch_size)
+                             max_waits=max_waits, must_think=must_think, temperature=temperature,
+                             generator=generator, batch_size=batch_size)
     out = answer_after_thinking(model, tokenizer, [c + t for c, t in zip(contexts, thinking)],
                                 batch_size=batch_size)
     completions = [THINK + render(tokenizer, t) + END_THINK + ANSWER + tokenizer.decode(a)

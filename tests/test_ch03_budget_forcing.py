@@ -74,6 +74,17 @@ def test_waits_are_forced_while_the_model_stops_too_early(tok, min_thinking, max
     assert run.tokens == [1 + len(WAIT) * expected_waits + 2 + ANSWER_TOKENS] * len(PROBLEMS)
 
 
+def test_must_think_forbids_closing_the_thinking_at_once(tok):
+    stops_at_once = Favours(tok.vocab_size, tok.token_id(END_THINK))
+    assert answer_with_budget(stops_at_once, tok, PROBLEMS, 10).thinking_tokens == [0, 0, 0]
+    run = answer_with_budget(stops_at_once, tok, PROBLEMS, 10, must_think=True)
+    # One forced token of thinking, then the model closes it as it always wants to.
+    assert run.thinking_tokens == [1, 1, 1]
+    assert all(not c.startswith(THINK + END_THINK) for c in run.completions)
+    # Budget 0 still means no thinking at all.
+    assert answer_with_budget(stops_at_once, tok, PROBLEMS, 0, must_think=True).thinking_tokens == [0] * 3
+
+
 def test_a_wait_is_forced_only_when_there_is_room_after_it(tok):
     stops_at_once = Favours(tok.vocab_size, tok.token_id(END_THINK))
     run = answer_with_budget(stops_at_once, tok, PROBLEMS, 10, min_thinking=10, max_waits=5)
