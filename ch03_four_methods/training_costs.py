@@ -37,17 +37,26 @@ GRPO_STAGES = ("r1_zero", "r1_zero_consistency", "r1_reasoning_rl", "r1", "stude
 TEACHER = "r1_reasoning_rl"   # wrote the rejection-sampling data
 
 
-def grpo_flops(n_params: int, info: dict, tokenizer, sample_prompts=rl_prompts) -> float:
-    """FLOPs of one GRPO run from its logged history and config (see the module docstring)."""
+def grpo_rollout_tokens(info: dict, tokenizer, sample_prompts=rl_prompts) -> list[float]:
+    """Prompt + completion tokens of every step's rollouts (the prompts replayed from the
+    trainer's seed, the completion length as logged)."""
     cfg = info["config"]
     rng = random.Random(cfg["seed"])   # the trainer's own prompt stream, replayed
     rollouts = cfg["prompts_per_step"] * cfg["group_size"]
-    passes = 6 * cfg["mu"] + 2 * (cfg["mu"] > 1) + 2 * (cfg["beta"] != 0)
-    total = 0.0
+    out = []
     for step in info["history"]:
         prompts = sample_prompts(rng, cfg["prompts_per_step"])
         prompt_tokens = sum(len(tokenizer.encode(p, bos=True)) for p, _ in prompts) / len(prompts)
-        tokens = rollouts * (prompt_tokens + step["mean_response_tokens"])
+        out.append(rollouts * (prompt_tokens + step["mean_response_tokens"]))
+    return out
+
+
+def grpo_flops(n_params: int, info: dict, tokenizer, sample_prompts=rl_prompts) -> float:
+    """FLOPs of one GRPO run from its logged history and config (see the module docstring)."""
+    cfg = info["config"]
+    passes = 6 * cfg["mu"] + 2 * (cfg["mu"] > 1) + 2 * (cfg["beta"] != 0)
+    total = 0.0
+    for step, tokens in zip(info["history"], grpo_rollout_tokens(info, tokenizer, sample_prompts)):
         total += inference_flops(n_params, tokens)
         total += passes / 2 * inference_flops(n_params, tokens * step["kept_fraction"])
     return total

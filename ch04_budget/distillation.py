@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from tqdm.auto import tqdm
 
 from ch01_what_is_reasoning.training import PROGRESS_SECONDS
+from ch01_what_is_reasoning.arithmetic import step_by_step_completion
 from ch02_r1_pipeline.sft import rejection_sample, sft
 from ch02_r1_pipeline.tasks import evaluate, random_train_problem
 
@@ -35,6 +36,14 @@ def teacher_traces(teacher, tokenizer, n_problems: int, seed: int = 0,
     ops = {p.prompt(): p.n_ops for p in problems}
     kept = rejection_sample(teacher, tokenizer, problems, k=1, progress=progress)["kept"]
     return [Trace(prompt, completion, ops[prompt]) for prompt, completion in kept]
+
+
+def worked_traces(n_problems: int, seed: int = 0) -> list[Trace]:
+    """The world's own worked solutions, for when there is no teacher worth sampling (the tiny
+    preset of the tests, whose R1 gets nothing right). Same problems as `teacher_traces`."""
+    rng = random.Random(f"teacher-traces-{seed}")
+    problems = [random_train_problem(rng) for _ in range(n_problems)]
+    return [Trace(p.prompt(), step_by_step_completion(p, rng), p.n_ops) for p in problems]
 
 
 def choose(traces: list[Trace], n: int, how: str, seed: int = 0) -> list[Trace]:

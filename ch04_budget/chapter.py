@@ -1,0 +1,225 @@
+"""Run all of chapter 4 headless (sections 1-4): the CLI and the notebook call this.
+
+Chapter 2's models are loaded from runs/ch02 (trained if missing). Then:
+  2. Sky-T1: the student distilled on more and more teacher traces; hardest vs random traces
+  3. TinyZero: the same pure-RL recipe on models of several sizes
+  4. journey vs shortcut learning: clean accuracy and recovery from a planted wrong step
+  1. the bill: tokens, FLOPs, seconds and dollars of every run, chapters 1-4
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+
+from ch01_what_is_reasoning.runtime import get_preset, pick_device, runs_dir, seed_everything, write_json
+from ch02_r1_pipeline.pipeline import MODEL_STAGES, Pipeline
+from ch02_r1_pipeline.sft import sft
+from ch02_r1_pipeline.tasks import evaluate
+from ch03_four_methods.compute import inference_flops, training_flops
+from ch03_four_methods.training_costs import GRPO_STAGES, grpo_rollout_tokens, own_flops
+
+from .costs import cost_row
+from .distillation import choose, data_efficiency, distill, teacher_traces, worked_traces
+from .journey import recovery_rate, sft_traces
+from .plots import plot_costs, plot_data_efficiency, plot_journey, plot_rl_sweep
+from .rl_sweep import pretrained, pure_rl
+
+
+@dataclass(frozen=True)
+class Settings:
+    teacher_problems: int = 3200          # teacher samples, one per problem (~97% are kept)
+    trace_counts: tuple = (100, 300, 1000, 3000)
+    distill_steps: int = 2000             # the same for every count: data varies, compute not
+    distill_lr: float = 2e-3
+    targeted_n: int = 300                 # the small budget where the choice of traces matters
+    sweep_shapes: tuple = ((3, 4, 96),)   # sizes added between chapter 2's student and base
+    sweep_pretrain_steps: int = 1500      # as chapter 2's student
+    journey_problems: int = 1000
+    journey_corrections: float = 2.0      # corrected traces per problem (measured: 0.5 and 1
+                                          # taught too little noticing, 3 too many false alarms)
+    journey_steps: int = 400
+    journey_lr: float = 1e-3
+    teacher: str = "r1"                   # or "worked solutions": the world's own traces
+
+
+SETTINGS = {
+    "tiny": Settings(teacher_problems=24, trace_counts=(4, 8), distill_steps=3, targeted_n=4,
+                     sweep_shapes=((1, 1, 8),), sweep_pretrain_steps=3, journey_problems=8,
+                     journey_steps=3, teacher="worked solutions"),
+    "cpu": Settings(),
+    "gpu": Settings(teacher_problems=12000, trace_counts=(100, 300, 1000, 3000, 10000),
+                    distill_steps=6000, targeted_n=1000, sweep_shapes=((3, 4, 96), (4, 4, 128)),
+                    sweep_pretrain_steps=4000, journey_problems=3000, journey_steps=1500),
+}
+
+
+def run_chapter(preset: str | None = None, root=None, progress: bool = True) -> dict:
+    start = time.perf_counter()
+    device = pick_device()
+    seed_everything(0)
+    preset = get_preset(preset, device)
+    s = SETTINGS[preset.name]
+    pipeline = Pipeline(preset, device, root, progress)
+    for stage in MODEL_STAGES:
+        pipeline.run(stage)
+    tok, test, runs = pipeline.tokenizer, pipeline.test, []
+
+    # 2. Sky-T1 at toy scale
+    student = pipeline.model("student_base")
+    t0 = time.perf_counter()
+    if s.teacher == "worked solutions":   # tiny preset: its R1 writes nothing correct
+        pool = worked_traces(s.teacher_problems)
+    else:
+        pool = teacher_traces(pipeline.model(s.teacher), tok, s.teacher_problems, progress=progress)
+    pool_tokens = sum(len(tok.encode(t.prompt + t.completion, bos=True)) for t in pool)
+    sampled = 0 if s.teacher == "worked solutions" else pool_tokens   # the world's traces are free
+    runs.append(cost_row(f"ch04 teacher traces ({s.teacher})", pool_tokens,
+                         inference_flops(pipeline.model("r1").num_params(), sampled),
+                         time.perf_counter() - t0, str(device)))
+    efficiency = data_efficiency(student, pool, tok, test, s.trace_counts, steps=s.distill_steps,
+                                 lr=s.distill_lr, progress=progress)
+    for n, point in efficiency.items():
+        runs.append(cost_row(f"ch04 distill on {n} traces", point["tokens"],
+                             training_flops(student.num_params(), point["tokens"]),
+                             point["seconds"], str(device)))
+    targeted_model, result = distill(student, choose(pool, s.targeted_n, "targeted"), tok,
+                                     steps=s.distill_steps, lr=s.distill_lr, progress=progress)
+    runs.append(cost_row(f"ch04 distill on {s.targeted_n} hardest traces", result.tokens,
+                         training_flops(student.num_params(), result.tokens), result.seconds,
+                         str(device)))
+    random_n = efficiency[s.targeted_n]["accuracy"] if s.targeted_n in efficiency else None
+    if random_n is None:
+        random_model, _ = distill(student, choose(pool, s.targeted_n, "random"), tok,
+                                  steps=s.distill_steps, lr=s.distill_lr)
+        random_n = evaluate(random_model, tok, test)["accuracy"]
+    targeted = {"targeted": evaluate(targeted_model, tok, test)["accuracy"], "random": random_n,
+                "n_traces": s.targeted_n,
+                "hardest_ops": sorted({t.n_ops for t in choose(pool, s.targeted_n, "targeted")})}
+
+    # 3. TinyZero at toy scale
+    sweep = [_chapter2_point(pipeline, "student_base", "student_rl")]
+    for shape in s.sweep_shapes:
+        name = f"base_{shape[0]}x{shape[2]}.pt"
+        model, info = pretrained(preset, shape, s.sweep_pretrain_steps, device,
+                                 runs_dir("ch04", root) / name, progress=progress)
+        point = pure_rl(model, tok, test, pipeline.settings.rl, pipeline.settings.r1_zero_steps,
+                        progress=progress)
+        sweep.append({**point, "shape": list(shape), "pretrain_steps": s.sweep_pretrain_steps,
+                      "pretrain_flops": info["pretrain_flops"], "source": "chapter 4"})
+        runs.append(cost_row(f"ch04 pretrain {shape[0]}x{shape[2]}", info["tokens"],
+                             info["pretrain_flops"], info["seconds"], info["device"]))
+        runs.append(cost_row(f"ch04 pure RL {shape[0]}x{shape[2]}", point["rl_tokens"],
+                             point["rl_flops"], point["rl_seconds"], str(device)))
+    sweep.append(_chapter2_point(pipeline, "base", "r1_zero"))
+    sweep.sort(key=lambda p: p["params"])
+
+    # 4. Journey vs shortcut learning
+    journey = {}
+    base = pipeline.model("base")
+    for name, corrections in (("shortcut", 0.0), ("journey", s.journey_corrections)):
+        pairs = sft_traces(s.journey_problems, corrections)
+        model = copy.deepcopy(base).train()
+        result = sft(model, pairs, tok, steps=s.journey_steps, batch_size=16, lr=s.journey_lr,
+                     desc=f"SFT ({name})", progress=progress)
+        model.eval()
+        recovery = recovery_rate(model, tok, test)
+        journey[name] = {"accuracy": evaluate(model, tok, test)["accuracy"],
+                         "recovery_rate": recovery.recovery_rate, "wait_rate": recovery.wait_rate,
+                         "examples": len(pairs), "example_planted": recovery.completions[:3]}
+        runs.append(cost_row(f"ch04 SFT {name}", result.tokens,
+                             training_flops(base.num_params(), result.tokens), result.seconds,
+                             str(device)))
+    base_recovery = recovery_rate(base, tok, test)
+    journey["base"] = {"accuracy": pipeline.run("base")["eval"]["accuracy"],
+                       "recovery_rate": base_recovery.recovery_rate,
+                       "wait_rate": base_recovery.wait_rate}
+
+    # 1. The bill
+    costs = course_costs(pipeline, root) + runs
+    results = {"preset": preset.name, "device": str(device), "seconds": None, "costs": costs,
+               "data_efficiency": {n: p["accuracy"] for n, p in efficiency.items()},
+               "targeted_vs_random": targeted, "rl_size_sweep": sweep, "journey": journey,
+               "teacher_traces": len(pool), "test_problems": len(test)}
+    results["seconds"] = time.perf_counter() - start
+    results["costs"].append(cost_row("ch04 (this chapter, wall time)", 0, 0, results["seconds"],
+                                     str(device)))
+    save_results(results, runs_dir("ch04", root))
+    return results
+
+
+def _chapter2_point(pipeline, base_stage: str, rl_stage: str) -> dict:
+    """A sweep point chapter 2 already measured (same recipe: R1-Zero's GRPO)."""
+    base, rl = pipeline.run(base_stage), pipeline.run(rl_stage)
+    model = pipeline.model(base_stage)
+    c = model.config
+    return {"params": model.num_params(), "accuracy_before": base["eval"]["accuracy"],
+            "accuracy_after": rl["eval"]["accuracy"],
+            "tokens_before": base["eval"]["mean_response_tokens"],
+            "tokens_after": rl["eval"]["mean_response_tokens"], "rl_seconds": rl["seconds"],
+            "rl_flops": own_flops(pipeline, rl_stage), "shape": [c.n_layer, c.n_head, c.n_embd],
+            "pretrain_steps": (pipeline.preset.pretrain_steps if base_stage == "base"
+                               else pipeline.settings.student_pretrain_steps),
+            "pretrain_flops": own_flops(pipeline, base_stage), "source": f"chapter 2 ({rl_stage})"}
+
+
+def course_costs(pipeline, root=None) -> list[dict]:
+    """Cost rows for the runs of chapters 1-3 (from their saved infos and results)."""
+    rows, device = [], str(pipeline.device)
+    for stage in MODEL_STAGES + ("rejection_sampling",):
+        info = pipeline.run(stage)
+        flops = own_flops(pipeline, stage)
+        if stage in GRPO_STAGES:
+            tokens = sum(grpo_rollout_tokens(info, pipeline.tokenizer))
+        elif stage == "rejection_sampling":
+            tokens = flops / (2 * pipeline.model("r1_reasoning_rl").num_params())
+        else:
+            tokens = info["tokens"]
+        chapter = "ch01" if stage == "base" else "ch02"
+        rows.append(cost_row(f"{chapter} {stage}", tokens, flops, info.get("seconds") or 0.0,
+                             info.get("device", device)))
+    ch03 = runs_dir("ch03", root) / "results.json"
+    if ch03.exists():
+        r = json.loads(ch03.read_text())
+        n = r["test_problems"]
+        tokens = sum(m["tokens_per_problem"] for m in r["methods"]) * n
+        flops = sum(m["inference_flops_per_problem"] for m in r["methods"]) * n
+        rows.append(cost_row("ch03 every inference strategy on the test set", tokens, flops,
+                             r["seconds"], r["device"]))
+    else:
+        print(f"{ch03} is missing (chapter 3 was not run here): the bill leaves chapter 3 out")
+    return rows
+
+
+def save_results(results: dict, out_dir) -> None:
+    plot_costs(results["costs"], path=out_dir / "costs.png")
+    plot_data_efficiency(results["data_efficiency"], results["targeted_vs_random"],
+                         path=out_dir / "data_efficiency.png")
+    plot_rl_sweep(results["rl_size_sweep"], path=out_dir / "rl_size_sweep.png")
+    plot_journey(results["journey"], path=out_dir / "journey.png")
+    write_json(out_dir / "results.json", results)
+    plt.close("all")
+
+
+def summary_table(results: dict) -> str:
+    lines = [f"preset {results['preset']} on {results['device']}: {results['seconds']:.0f} s, "
+             f"{results['test_problems']} held-out problems", "",
+             "Sky-T1 at toy scale: distilled student accuracy by number of teacher traces"]
+    lines += [f"  {n:>6} traces: {a:6.1%}" for n, a in results["data_efficiency"].items()]
+    t = results["targeted_vs_random"]
+    lines += [f"  {t['n_traces']} traces: hardest {t['targeted']:.1%} vs random {t['random']:.1%}",
+              "", "TinyZero at toy scale: the same pure-RL recipe by model size"]
+    lines += [f"  {p['params']:>9,} params: {p['accuracy_before']:6.1%} -> {p['accuracy_after']:6.1%}"
+              f"  ({p['source']})" for p in results["rl_size_sweep"]]
+    lines += ["", "Journey vs shortcut learning"]
+    lines += [f"  {k:<9} clean accuracy {v['accuracy']:6.1%}, recovery from a planted error "
+              f"{v['recovery_rate']:6.1%}" for k, v in results["journey"].items()]
+    lines += ["", f"{'run':<48} {'tokens':>10} {'FLOPs':>10} {'seconds':>8} {'$ (GPU)':>10} "
+                  f"{'$ (wall)':>9}"]
+    lines += [f"{r['run']:<48} {r['tokens']:>10.3g} {r['flops']:>10.3g} {r['seconds']:>8.1f} "
+              f"{r['usd']:>10.2g} {r['usd_wall']:>9.2g}" for r in results["costs"]]
+    return "\n".join(lines)

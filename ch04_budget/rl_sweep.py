@@ -1,0 +1,51 @@
+"""TinyZero at toy scale: how small can pure RL go?
+
+The same pure-RL recipe (chapter 2's R1-Zero GRPO: accuracy + format rewards, same steps and
+learning rate) is applied to pretrained models of several sizes. RL only amplifies what a
+model can already sometimes do, so below some size it has nothing to amplify: TinyZero's 0.5B
+model "guesses a solution and stops" while 1.5B learns to search.
+
+Chapter 2 already trained two points (the student and the base, each with its R1-Zero run);
+this module adds sizes in between with the same recipe.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+
+from ch01_what_is_reasoning.experiments import pretrain_base
+from ch02_r1_pipeline.grpo import GRPOConfig, GRPOTrainer
+from ch02_r1_pipeline.pipeline import ACCURACY_FORMAT
+from ch02_r1_pipeline.tasks import evaluate, rl_prompts
+from ch03_four_methods.compute import training_flops
+from ch03_four_methods.training_costs import grpo_flops, grpo_rollout_tokens
+
+
+def pure_rl(model, tokenizer, test, rl: dict, steps: int, seed: int = 0, progress: bool = False) -> dict:
+    """R1-Zero's recipe on a copy of `model`: greedy held-out accuracy before and after, and cost."""
+    before = evaluate(model, tokenizer, test)
+    cfg = GRPOConfig(steps=steps, reward_weights=ACCURACY_FORMAT, seed=seed, **rl)
+    trainer = GRPOTrainer(copy.deepcopy(model).train(), tokenizer, rl_prompts, cfg)
+    start = time.perf_counter()
+    trainer.train(progress=progress, desc=f"pure RL ({model.num_params():,} params)")
+    seconds = time.perf_counter() - start
+    after = evaluate(trainer.model.eval(), tokenizer, test)
+    info = {"history": trainer.history, "config": dataclasses.asdict(cfg)}
+    return {"params": model.num_params(), "accuracy_before": before["accuracy"],
+            "accuracy_after": after["accuracy"], "tokens_before": before["mean_response_tokens"],
+            "tokens_after": after["mean_response_tokens"], "rl_seconds": seconds,
+            "rl_flops": grpo_flops(model.num_params(), info, tokenizer),
+            "rl_tokens": sum(grpo_rollout_tokens(info, tokenizer))}
+
+
+def pretrained(preset, shape: tuple, steps: int, device, checkpoint=None, progress: bool = False):
+    """A base model of another shape (n_layer, n_head, n_embd), pretrained as chapter 1's base
+    is but for `steps` steps; loaded from `checkpoint` when it is there. Returns (model, info)."""
+    n_layer, n_head, n_embd = shape
+    sized = dataclasses.replace(preset, name=f"{preset.name}-{n_layer}x{n_embd}", n_layer=n_layer,
+                                n_head=n_head, n_embd=n_embd, pretrain_steps=steps)
+    model, _, info = pretrain_base(sized, device, checkpoint, progress=progress)
+    info["pretrain_flops"] = training_flops(model.num_params(), info["tokens"])
+    return model, info
