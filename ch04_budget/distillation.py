@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
-from ch01_what_is_reasoning.training import PROGRESS_SECONDS
 from ch01_what_is_reasoning.arithmetic import step_by_step_completion
+from ch01_what_is_reasoning.training import PROGRESS_SECONDS
 from ch02_r1_pipeline.sft import rejection_sample, sft
 from ch02_r1_pipeline.tasks import evaluate, random_train_problem
 
