@@ -6,9 +6,9 @@ import time
 
 import matplotlib.pyplot as plt
 
-from ch01_what_is_reasoning.runtime import get_preset, pick_device, seed_everything, write_json
+from ch01_what_is_reasoning.runtime import write_json
 
-from .pipeline import MODEL_STAGES, Pipeline
+from .pipeline import MODEL_STAGES, Pipeline, open_pipeline
 from .plots import plot_r1_zero_curves, plot_rollouts, plot_stages
 
 HEADLINE_STAGES = ("base", "r1_zero", "r1", "distill", "student_rl")  # results.json contract
@@ -18,9 +18,7 @@ METRICS = ("accuracy", "format_rate", "mean_response_tokens", "mixing_rate")
 def run_chapter(preset: str | None = None, root=None, progress: bool = True) -> dict:
     """Run (or load) every stage, then write results.json and the plots."""
     start = time.perf_counter()
-    device = pick_device()
-    seed_everything(0)
-    pipeline = Pipeline(get_preset(preset, device), device, root, progress)
+    pipeline = open_pipeline(preset, root, progress)
     pipeline.run_all()
     results = collect_results(pipeline, seconds=time.perf_counter() - start)
     save_results(results, pipeline.dir)

@@ -32,9 +32,12 @@ from ch01_what_is_reasoning.experiments import pretrain_base
 from ch01_what_is_reasoning.runtime import (
     Preset,
     atomic_save,
+    get_preset,
     load_checkpoint,
+    pick_device,
     runs_dir,
     save_checkpoint,
+    seed_everything,
 )
 from ch01_what_is_reasoning.tokenizer import CharTokenizer
 
@@ -100,6 +103,14 @@ SETTINGS = {
                     rl={"lr": 1e-4, "group_size": 16, "prompts_per_step": 16,
                         "temperature": 1.0}),
 }
+
+
+def open_pipeline(preset: str | None = None, root=None, progress: bool = True, seed: int = 0):
+    """What every chapter's `run_chapter` starts with: pick the device (printed once), seed
+    everything, resolve the preset ('auto' -> gpu on CUDA, else cpu) and open the stages."""
+    device = pick_device()
+    seed_everything(seed)
+    return Pipeline(get_preset(preset, device), device, root, progress)
 
 
 class Pipeline:

@@ -13,13 +13,10 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 
 from ch01_what_is_reasoning.runtime import (
-    get_preset,
-    pick_device,
     runs_dir,
-    seed_everything,
     write_json,
 )
-from ch02_r1_pipeline.pipeline import Pipeline
+from ch02_r1_pipeline.pipeline import open_pipeline
 
 from .budget_forcing import budget_curve
 from .harness import Entry, Harness
@@ -62,11 +59,9 @@ def entries(n: int) -> list[Entry]:
 
 def run_chapter(preset: str | None = None, root=None, progress: bool = True) -> dict:
     start = time.perf_counter()
-    device = pick_device()
-    seed_everything(0)
-    preset = get_preset(preset, device)
+    pipeline = open_pipeline(preset, root, progress)
+    preset, device = pipeline.preset, pipeline.device
     s = SETTINGS[preset.name]
-    pipeline = Pipeline(preset, device, root, progress)
     costs = training_costs(pipeline)
     harness = Harness({name: (lambda name=name: pipeline.model(name)) for name in costs},
                       pipeline.tokenizer, pipeline.test, {k: v["total"] for k, v in costs.items()},

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 
-from ch01_what_is_reasoning.runtime import get_preset, pick_device, runs_dir, seed_everything, write_json
-from ch02_r1_pipeline.pipeline import MODEL_STAGES, STAGES, Pipeline
+from ch01_what_is_reasoning.runtime import runs_dir, write_json
+from ch02_r1_pipeline.pipeline import MODEL_STAGES, STAGES, open_pipeline
 from ch02_r1_pipeline.sft import sft
 from ch02_r1_pipeline.tasks import evaluate
 from ch03_four_methods.compute import inference_flops, training_flops
@@ -60,11 +60,9 @@ SETTINGS = {
 
 def run_chapter(preset: str | None = None, root=None, progress: bool = True) -> dict:
     start = time.perf_counter()
-    device = pick_device()
-    seed_everything(0)
-    preset = get_preset(preset, device)
+    pipeline = open_pipeline(preset, root, progress)
+    preset, device = pipeline.preset, pipeline.device
     s = SETTINGS[preset.name]
-    pipeline = Pipeline(preset, device, root, progress)
     for stage in MODEL_STAGES:
         pipeline.run(stage)
     tok, test, runs = pipeline.tokenizer, pipeline.test, []

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
+import json
 
 import torch
 
@@ -45,3 +48,12 @@ def make_model(vocab_size: int, *, block_size: int = 32, n_layer: int = 2, n_hea
                 if p.dim() >= 2:
                     p.mul_(scale)
     return model.eval()
+
+
+def run_chapter_cli(main, root, chapter: str):
+    """Run a chapter's CLI at the tiny preset into `root`, quietly; returns
+    (results.json as read back, what the CLI printed)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["--preset", "tiny", "--runs", str(root), "--quiet"])
+    return json.loads((root / chapter / "results.json").read_text()), out.getvalue()

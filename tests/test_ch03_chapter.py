@@ -3,11 +3,8 @@ arithmetic and the summary on hand-made rows."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-
 import pytest
+from helpers import run_chapter_cli
 
 from ch02_r1_pipeline.pipeline import SETTINGS as CH02_SETTINGS
 from ch03_four_methods.__main__ import main
@@ -28,11 +25,7 @@ CURVES = ("majority", "best_of_n_verifier", "pass_at_n")
 def cli_run(tmp_path_factory):
     """(runs folder, results.json as read back, what the CLI printed)."""
     root = tmp_path_factory.mktemp("runs")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        main(["--preset", "tiny", "--runs", str(root), "--quiet"])
-    results = json.loads((root / "ch03" / "results.json").read_text())
-    return root, results, out.getvalue()
+    return (root, *run_chapter_cli(main, root, "ch03"))
 
 
 @pytest.fixture(scope="module")

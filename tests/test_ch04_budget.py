@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from helpers import make_model, safe_eval
+from helpers import make_model, run_chapter_cli, safe_eval
 
 from ch01_what_is_reasoning.arithmetic import (
     ANSWER,
@@ -58,11 +58,7 @@ def _params(model):
 def cli_run(tmp_path_factory):
     """(runs folder, results.json as read back, what the CLI printed)."""
     root = tmp_path_factory.mktemp("runs")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        main(["--preset", "tiny", "--runs", str(root), "--quiet"])
-    results = json.loads((root / "ch04" / "results.json").read_text())
-    return root, results, out.getvalue()
+    return (root, *run_chapter_cli(main, root, "ch04"))
 
 
 @pytest.fixture(scope="module")
