@@ -77,3 +77,13 @@ def is_mixed(completion) -> bool:
     """True when the thinking contains digits of both scripts (language mixing)."""
     thinking = verify(_text(completion)).thinking or ""
     return any(ch in _LATIN for ch in thinking) and any(ch in _PERSIAN for ch in thinking)
+
+
+# The registry: a reward is a name and a function with TRL's signature. The GRPO trainer takes
+# weights by name and looks the functions up here (or in the `rewards` it is given), so a
+# student's own reward plugs in as GRPOTrainer(..., rewards={"mine": my_reward}).
+REWARDS = {"accuracy": accuracy_reward, "format": format_reward, "consistency": consistency_reward}
+
+# The named combinations chapter 2's stages use (weights by reward name).
+ACCURACY_FORMAT = {"accuracy": 1.0, "format": 0.1}                     # R1-Zero: two rule rewards
+WITH_CONSISTENCY = {"accuracy": 1.0, "format": 0.1, "consistency": 2.0}  # R1: + language consistency
