@@ -13,17 +13,21 @@ from .experiments import (
     pretrain_base,
     sample_efficiency,
 )
+from .overrides import override
 from .plots import plot_by_style, plot_costs, plot_loss
 from .runtime import get_preset, pick_device, runs_dir, seed_everything, write_json
 
 LEVELS = (1, 2, 3, 4, 5)  # numbers of operations the chapter shows
 
 
-def run_chapter(preset: str | None = None, root=None, progress: bool = True) -> dict:
-    """Train (or load) the base model, run every experiment, write results.json and plots."""
+def run_chapter(preset: str | None = None, root=None, progress: bool = True,
+                overrides: dict | None = None) -> dict:
+    """Train (or load) the base model, run every experiment, write results.json and plots.
+
+    `overrides` changes preset settings by name ({"pretrain_steps": 2000}, or --set on the CLI)."""
     start = time.perf_counter()
     device = pick_device()
-    preset = get_preset(preset, device)
+    preset = override(get_preset(preset, device), overrides)
     out_dir = runs_dir("ch01", root)
     seed_everything(0)
     model, tokenizer, info = pretrain_base(preset, device, out_dir / "base.pt", progress=progress)

@@ -1,8 +1,12 @@
-"""The command line every chapter shares: python -m chNN_... [--preset] [--runs] [--quiet]."""
+"""The command line every chapter shares:
+python -m chNN_... [--preset] [--runs] [--quiet] [--set key=value ...]."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+from .overrides import OverrideError, parse_sets
 
 
 def chapter_cli(prog: str, description: str, run_chapter, summary_table, argv=None) -> dict:
@@ -12,7 +16,16 @@ def chapter_cli(prog: str, description: str, run_chapter, summary_table, argv=No
                         help="model size and step counts (default: auto = gpu on CUDA, else cpu)")
     parser.add_argument("--runs", default=None, help="folder for runs/ (default: the repo's)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
+                        help="change one setting, e.g. --set r1_zero.lr=2e-4 (repeatable); a "
+                             "wrong key lists the valid ones. Cached stages the change touches "
+                             "are retrained.")
     args = parser.parse_args(argv)
-    results = run_chapter(args.preset, args.runs, progress=not args.quiet)
+    try:
+        overrides = parse_sets(args.sets)
+        results = run_chapter(args.preset, args.runs, progress=not args.quiet, overrides=overrides)
+    except OverrideError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     print(summary_table(results))
     return results

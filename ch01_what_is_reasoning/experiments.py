@@ -19,12 +19,13 @@ from .arithmetic import (
     step_by_step_completion,
     to_script,
 )
+from .cache import load_cached, save_cached, say_retraining
 from .corpus import CorpusMix, training_examples
 from .evaluation import answer, answer_problems
 from .model import GPT, GPTConfig
-from .runtime import Preset, load_checkpoint, save_checkpoint
+from .runtime import Preset
 from .tokenizer import CharTokenizer
-from .training import PackedDocuments, PromptCompletionBatches, train
+from .training import PackedDocuments, PromptCompletionBatches, spent, train
 
 STYLES = ("direct", "step_by_step")
 
@@ -34,33 +35,44 @@ def base_config(preset: Preset, tokenizer: CharTokenizer) -> GPTConfig:
                      n_head=preset.n_head, n_embd=preset.n_embd)
 
 
-def pretrain_base(preset: Preset, device, checkpoint=None, seed: int = 0, progress: bool = True):
-    """Load the base model from `checkpoint` if it is there, else pretrain it and save it.
+def pretrain_recipe(preset: Preset, tokenizer: CharTokenizer, seed: int = 0) -> dict:
+    """What a pretrained base depends on: its shape and training settings, the corpus and the
+    vocabulary (not the preset's name or its evaluation sizes). The cache's fingerprint."""
+    keys = ("n_layer", "n_head", "n_embd", "pretrain_steps", "batch_size", "lr", "corpus_docs")
+    return {"kind": "pretrain",
+            "settings": {**{k: getattr(preset, k) for k in keys}, "seed": seed},
+            "world": {"corpus_mix": dataclasses.asdict(CorpusMix()),
+                      "vocabulary": tokenizer.vocab_size, "block_size": 128}}
+
+
+def pretrain_base(preset: Preset, device, checkpoint=None, seed: int = 0, progress: bool = True,
+                  name: str = "base"):
+    """Load the base model from `checkpoint` if today's settings made it, else pretrain it and
+    save it (a cache from other settings is retrained, with a line saying what changed).
 
     Returns (model, tokenizer, info); info holds the loss history, seconds and tokens/s of the
     run that trained it (also when loaded), and `loaded` says which happened.
     """
     tokenizer = CharTokenizer()
-    corpus_mix = dataclasses.asdict(CorpusMix())  # a cached model from another mix is stale
-    if checkpoint is not None and checkpoint.exists():
-        model, info = load_checkpoint(checkpoint, device)
-        if info.get("preset") == preset.name and info.get("corpus_mix") == corpus_mix:
-            return model.eval(), tokenizer, {**info, "loaded": True}
-        print(f"{checkpoint} comes from another preset ({info.get('preset')!r}) or an older "
-              f"corpus than preset {preset.name!r} uses now: training a new one")
+    recipe = pretrain_recipe(preset, tokenizer, seed)
+    if checkpoint is not None:
+        model, info = load_cached(checkpoint, recipe, device, name, tokenizer.vocab_size)
+        if model is not None:
+            return model.eval(), tokenizer, info
+        say_retraining(name, info)
     torch.manual_seed(seed)
     examples = training_examples(preset.corpus_docs, seed=seed)
     data = PackedDocuments([e.prompt + e.completion for e in examples], tokenizer, 128)
     model = GPT(base_config(preset, tokenizer)).to(device)
     result = train(model, data, steps=preset.pretrain_steps, batch_size=preset.batch_size,
-                   lr=preset.lr, seed=seed, desc="pretraining base", progress=progress)
+                   lr=preset.lr, seed=seed, desc=f"pretraining {name}", progress=progress)
     info = {"preset": preset.name, "history": result.history, "seconds": result.seconds,
             "tokens": result.tokens, "tokens_per_second": result.tokens_per_second,
             "params": model.num_params(), "corpus_tokens": data.n_tokens, "device": str(device),
-            "corpus_mix": corpus_mix}
+            "spent": spent(model.num_params(), trained_tokens=result.tokens)}
     if checkpoint is not None:
-        save_checkpoint(checkpoint, model, info)
-    return model.eval(), tokenizer, {**info, "loaded": False}
+        save_cached(checkpoint, model, recipe, info)
+    return model.eval(), tokenizer, {**info, "recipe": recipe, "loaded": False}
 
 
 def accuracy_by_operations(model, tokenizer, levels, n_problems: int, seed: int = 1,

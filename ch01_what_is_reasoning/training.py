@@ -109,6 +109,15 @@ class TrainResult:
         return self.tokens / max(self.seconds, 1e-9)
 
 
+def spent(params: int, *, prompt_tokens: int = 0, generated_tokens: int = 0,
+          trained_tokens: int = 0, scored_tokens: int = 0) -> dict:
+    """What a training run spent, as every trainer records it (chapter 3 turns it into FLOPs):
+    tokens read as prompts and generated (a forward pass each), trained on (forward and
+    backward) and scored without gradients, by a model of `params` parameters."""
+    return {"params": params, "prompt_tokens": prompt_tokens, "generated_tokens": generated_tokens,
+            "trained_tokens": trained_tokens, "scored_tokens": scored_tokens}
+
+
 def train(model, batches, *, steps: int, batch_size: int, lr: float, seed: int = 0,
           warmup: int | None = None, grad_clip: float = 1.0, log_every: int = 10,
           desc: str = "training", progress: bool = True) -> TrainResult:
@@ -139,7 +148,7 @@ def train(model, batches, *, steps: int, batch_size: int, lr: float, seed: int =
         result.tokens += x.numel()
         if step % log_every == 0 or step == steps - 1:
             elapsed = time.perf_counter() - start
-            result.history.append({"step": step, "loss": loss.item(),
+            result.history.append({"step": step, "loss": loss.item(), "tokens": result.tokens,
                                    "lr": optimizer.param_groups[0]["lr"],
                                    "tokens_per_second": result.tokens / max(elapsed, 1e-9)})
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)

@@ -8,17 +8,19 @@ import matplotlib.pyplot as plt
 
 from ch01_what_is_reasoning.runtime import write_json
 
-from .pipeline import MODEL_STAGES, Pipeline, open_pipeline
+from .pipeline import Pipeline, open_pipeline
 from .plots import plot_r1_zero_curves, plot_rollouts, plot_stages
 
 HEADLINE_STAGES = ("base", "r1_zero", "r1", "distill", "student_rl")  # results.json contract
 METRICS = ("accuracy", "format_rate", "mean_response_tokens", "mixing_rate")
 
 
-def run_chapter(preset: str | None = None, root=None, progress: bool = True) -> dict:
-    """Run (or load) every stage, then write results.json and the plots."""
+def run_chapter(preset: str | None = None, root=None, progress: bool = True,
+                overrides: dict | None = None) -> dict:
+    """Run (or load) every stage, then write results.json and the plots. `overrides` changes
+    settings by name: {"r1_zero.lr": 2e-4} (one stage), {"test_problems": 300} (the chapter)."""
     start = time.perf_counter()
-    pipeline = open_pipeline(preset, root, progress)
+    pipeline = open_pipeline(preset, root, progress, overrides=overrides)
     pipeline.run_all()
     results = collect_results(pipeline, seconds=time.perf_counter() - start)
     save_results(results, pipeline.dir)
@@ -52,20 +54,20 @@ def grpo_steps_per_second(info: dict) -> float:
 def collect_results(pipeline: Pipeline, seconds: float) -> dict:
     """The results.json contract (keys are never renamed; new ones may be added)."""
     info = pipeline.info
-    stages = {s: stage_metrics(info[s]) for s in MODEL_STAGES}
+    model_stages = [s for s in pipeline.stages if s not in pipeline.of_kind("rejection_sampling")]
+    stages = {s: stage_metrics(info[s]) for s in model_stages}
     return {
         "preset": pipeline.preset.name,
         "device": str(pipeline.device),
         "seconds": seconds,
         **{s: stages[s] for s in HEADLINE_STAGES},
         "stages": stages,
-        "curves": {s: curve(info[s]) for s in ("r1_zero", "r1_zero_consistency", "student_rl")},
-        "rollouts": {s: rollout_log(info[s])
-                     for s in ("r1_zero", "r1_zero_consistency", "r1_reasoning_rl", "r1",
-                               "student_rl")},
+        "curves": {s: curve(info[s]) for s, stage in pipeline.stages.items() if stage.curve},
+        "rollouts": {s: rollout_log(info[s]) for s in pipeline.of_kind("grpo")},
         "grpo_steps_per_second": grpo_steps_per_second(info["r1_zero"]),
         "rejection_sampling": {k: v for k, v in info["rejection_sampling"].items()
-                               if k != "preset"},
+                               if k not in ("preset", "recipe")},
+        "fingerprints": {s: pipeline.fingerprint(s) for s in pipeline.stages},
         "test_problems": len(pipeline.test),
         "params": {"teacher": pipeline.model("base").num_params(),
                    "student": pipeline.model("student_base").num_params()},

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from ch01_what_is_reasoning.runtime import atomic_save
+from ch01_what_is_reasoning.runtime import atomic_save, load_state
 from ch01_what_is_reasoning.sampling import generate
-from ch01_what_is_reasoning.training import PROGRESS_SECONDS, make_optimizer
+from ch01_what_is_reasoning.training import PROGRESS_SECONDS, make_optimizer, spent
 
-from .grpo_loss import group_advantages, grpo_loss
-from .rewards import accuracy_reward, consistency_reward, format_reward, is_mixed
+from .grpo_loss import LOSS_TYPES, group_advantages, grpo_loss
+from .rewards import ACCURACY_FORMAT, REWARDS, is_mixed
 
 
 @dataclass
@@ -40,18 +40,42 @@ class GRPOConfig:
     scale_by_std: bool = True          # False: Dr. GRPO advantages
     skip_equal_groups: bool = True     # groups whose rewards are all equal teach nothing
     mask_truncated: bool = True        # completions cut by max_new_tokens get no gradient
-    reward_weights: dict = field(default_factory=lambda: {"accuracy": 1.0, "format": 0.1})
+    reward_weights: dict = field(default_factory=lambda: dict(ACCURACY_FORMAT))  # name -> weight
     seed: int = 0
 
+    def __post_init__(self):
+        # Caught here, where the setting is made, not deep inside a training step.
+        if not self.temperature > 0:
+            raise ValueError(f"GRPO samples its rollouts: temperature must be > 0, got {self.temperature}")
+        if self.group_size < 2:
+            raise ValueError(f"group_size must be >= 2 (advantages compare completions of one "
+                             f"prompt), got {self.group_size}")
+        for name in ("steps", "prompts_per_step", "max_new_tokens", "mu"):
+            if getattr(self, name) < (0 if name == "steps" else 1):
+                raise ValueError(f"{name} must be a positive whole number, got {getattr(self, name)}")
+        if self.loss_type not in LOSS_TYPES:
+            raise ValueError(f"loss_type must be one of {LOSS_TYPES}, not {self.loss_type!r}")
 
-REWARD_FUNCTIONS = {"accuracy": accuracy_reward, "format": format_reward,
-                    "consistency": consistency_reward}
+
+LOGGED_REWARDS = ("accuracy", "format", "consistency")   # always in the logs, whatever the weights
 
 
-def score(completions, prompts, answers, weights: dict) -> tuple[list[float], dict]:
-    """Weighted sum of the rule rewards, plus each reward on its own (for the logs)."""
-    parts = {name: REWARD_FUNCTIONS[name](completions, prompts=prompts, answer=answers)
-             for name in set(weights) | {"accuracy", "format", "consistency"}}
+def score(completions, prompts, answers, weights: dict, rewards: dict = REWARDS):
+    """Weighted sum of the named rewards, plus each reward on its own (for the logs).
+
+    `rewards` maps names to functions with TRL's reward signature; `weights` picks and weighs
+    them by name."""
+    missing = sorted(set(weights) - set(rewards))
+    if missing:
+        raise ValueError(f"no reward function named {missing}: known rewards are {sorted(rewards)}; "
+                         "pass your own as GRPOTrainer(..., rewards={'name': function})")
+    parts = {}
+    for name in sorted(set(weights) | set(LOGGED_REWARDS)):
+        values = [float(v) for v in rewards[name](completions, prompts=prompts, answer=answers)]
+        if len(values) != len(completions):
+            raise ValueError(f"reward {name!r} returned {len(values)} values for "
+                             f"{len(completions)} completions (it must return one per completion)")
+        parts[name] = values
     total = [sum(weights.get(name, 0.0) * parts[name][i] for name in parts)
              for i in range(len(completions))]
     return total, parts
@@ -65,12 +89,16 @@ def _pad_right(rows: list[list[int]], pad_id: int, device):
     return ids
 
 
-def completion_logprobs(model, prompt_ids, completion_ids, pad_id, with_entropy=False):
-    """Per-token log-probs (and entropies) of each completion given its prompt: (N, C)."""
+def completion_logprobs(model, prompt_ids, completion_ids, pad_id, with_entropy=False,
+                        temperature: float = 1.0):
+    """Per-token log-probs (and entropies) of each completion given its prompt: (N, C).
+
+    Scored at the sampling `temperature` (log_softmax(logits / T)): the distribution the
+    rollouts were drawn from, so the ratio, the KL and the entropy are those of that policy."""
     device = next(model.parameters()).device
     rows = [p + c for p, c in zip(prompt_ids, completion_ids)]
     ids = _pad_right(rows, pad_id, device)
-    logits = model(ids)[:, :-1].float()
+    logits = model(ids)[:, :-1].float() / temperature
     logp_all = torch.log_softmax(logits, dim=-1)
     logp = logp_all.gather(-1, ids[:, 1:, None]).squeeze(-1)
     width = max(len(c) for c in completion_ids)
@@ -88,10 +116,18 @@ def completion_logprobs(model, prompt_ids, completion_ids, pad_id, with_entropy=
 
 
 class GRPOTrainer:
-    """Runs GRPO on a GPT from chapter 1. `sample_prompts(rng, n)` yields (prompt, answer)."""
+    """Runs GRPO on a GPT from chapter 1. `sample_prompts(rng, n)` yields (prompt, answer).
 
-    def __init__(self, model, tokenizer, sample_prompts, config: GRPOConfig):
+    `rewards` adds reward functions to the registry (or replaces some), by name; the config's
+    `reward_weights` says which ones count and how much."""
+
+    def __init__(self, model, tokenizer, sample_prompts, config: GRPOConfig, rewards: dict | None = None):
         self.model, self.tokenizer, self.config = model, tokenizer, config
+        self.rewards = {**REWARDS, **(rewards or {})}
+        missing = sorted(set(config.reward_weights) - set(self.rewards))
+        if missing:
+            raise ValueError(f"no reward function named {missing}: known rewards are "
+                             f"{sorted(self.rewards)}; pass your own as rewards={{'name': function}}")
         self.sample_prompts = sample_prompts
         self.optimizer = make_optimizer(model, config.lr, weight_decay=0.0)
         self.reference = None
@@ -102,16 +138,23 @@ class GRPOTrainer:
         self.history: list[dict] = []
         self.step = 0
 
-    def rollouts(self, prompts: list[str]):
+    def sample(self, prompt_ids: list[list[int]]) -> tuple[list[list[int]], list[bool]]:
+        """The one sampling hook: (generated tokens without the end token, finished) per prompt.
+        Another policy (chapter 4's Hugging Face model) overrides only this."""
         tok, cfg = self.tokenizer, self.config
-        prompt_ids = [tok.encode(p, bos=True) for p in prompts for _ in range(cfg.group_size)]
         out = generate(self.model, prompt_ids, max_new_tokens=cfg.max_new_tokens,
                        eos_id=tok.eos_id, pad_id=tok.pad_id, temperature=cfg.temperature,
                        generator=self.generator)
+        return out.tokens, out.finished
+
+    def rollouts(self, prompts: list[str]):
+        tok, cfg = self.tokenizer, self.config
+        prompt_ids = [tok.encode(p, bos=True) for p in prompts for _ in range(cfg.group_size)]
+        tokens, finished = self.sample(prompt_ids)
         # The end token belongs to the completion: the model must learn to stop.
-        completion_ids = [t + [tok.eos_id] if f else t for t, f in zip(out.tokens, out.finished)]
-        texts = [tok.decode(t) for t in out.tokens]
-        return prompt_ids, completion_ids, texts, out.finished
+        completion_ids = [t + [tok.eos_id] if f else t for t, f in zip(tokens, finished)]
+        texts = [tok.decode(t) for t in tokens]
+        return prompt_ids, completion_ids, texts, finished
 
     def train_step(self) -> dict:
         cfg, start = self.config, time.perf_counter()
@@ -120,7 +163,7 @@ class GRPOTrainer:
         answers = [a for _, a in batch for _ in range(cfg.group_size)]
         expanded = [p for p in prompts for _ in range(cfg.group_size)]
         prompt_ids, completion_ids, texts, finished = self.rollouts(prompts)
-        rewards, parts = score(texts, expanded, answers, cfg.reward_weights)
+        rewards, parts = score(texts, expanded, answers, cfg.reward_weights, self.rewards)
         r = torch.tensor(rewards).view(len(prompts), cfg.group_size)
         advantages = group_advantages(r, cfg.scale_by_std).reshape(-1)
         keep = torch.ones(len(texts), dtype=torch.bool)
@@ -136,11 +179,19 @@ class GRPOTrainer:
                  "mean_response_tokens": sum(map(len, completion_ids)) / len(texts),
                  "wait_rate": sum(" wait " in t for t in texts) / len(texts),
                  "kept_fraction": float(keep.float().mean()), "kl": 0.0, "clip_fraction": 0.0,
-                 "entropy": 0.0}
+                 "entropy": 0.0,
+                 # What this step spent (chapter 3 turns it into FLOPs): every rollout's prompt
+                 # and generated tokens, and the kept rows' tokens in the update's passes.
+                 "prompt_tokens": sum(map(len, prompt_ids)),
+                 "generated_tokens": sum(map(len, completion_ids)),
+                 "trained_tokens": 0, "scored_tokens": 0}
         idx = keep.nonzero().squeeze(-1).tolist()
         if idx:
             self._update([prompt_ids[i] for i in idx], [completion_ids[i] for i in idx],
                          advantages[idx], stats)
+            rows = sum(len(prompt_ids[i]) + len(completion_ids[i]) for i in idx)
+            stats["trained_tokens"] = rows * cfg.mu
+            stats["scored_tokens"] = rows * ((cfg.mu > 1) + (self.reference is not None))
         stats["seconds"] = time.perf_counter() - start
         self.history.append(stats)
         self.step += 1
@@ -154,13 +205,15 @@ class GRPOTrainer:
         old_logp = ref_logp = None
         if cfg.mu > 1:
             with torch.no_grad():
-                old_logp, _, _ = completion_logprobs(self.model, prompt_ids, completion_ids, pad)
+                old_logp, _, _ = completion_logprobs(self.model, prompt_ids, completion_ids, pad,
+                                                     temperature=cfg.temperature)
         if self.reference is not None:
             with torch.no_grad():
-                ref_logp, _, _ = completion_logprobs(self.reference, prompt_ids, completion_ids, pad)
+                ref_logp, _, _ = completion_logprobs(self.reference, prompt_ids, completion_ids, pad,
+                                                     temperature=cfg.temperature)
         for _ in range(cfg.mu):
             logp, mask, entropy = completion_logprobs(self.model, prompt_ids, completion_ids, pad,
-                                                      with_entropy=True)
+                                                      with_entropy=True, temperature=cfg.temperature)
             old = logp.detach() if old_logp is None else old_logp
             loss, loss_stats = grpo_loss(logp, old, advantages, mask, eps_low=cfg.eps_low,
                                          eps_high=cfg.eps_high, beta=cfg.beta, ref_logp=ref_logp,
@@ -196,8 +249,14 @@ class GRPOTrainer:
         atomic_save(self.state_dict(), path)
 
     def resume(self, path) -> None:
-        # weights_only=False: the state holds Python RNG state (a tuple), written by us.
-        self.load_state_dict(torch.load(path, map_location="cpu", weights_only=False))
+        # weights_only: a state file is data (tensors, numbers, the RNG's tuple); no code runs.
+        self.load_state_dict(load_state(path))
+
+    def spent(self) -> dict:
+        """What the run spent so far, summed over its steps (see chapter 1's `spent`)."""
+        keys = ("prompt_tokens", "generated_tokens", "trained_tokens", "scored_tokens")
+        return spent(sum(p.numel() for p in self.model.parameters()),
+                     **{k: sum(h.get(k, 0) for h in self.history) for k in keys})
 
     def train(self, steps: int | None = None, progress: bool = True, desc: str = "GRPO",
               callback=None) -> list[dict]:

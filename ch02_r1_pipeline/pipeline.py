@@ -1,7 +1,4 @@
-"""The R1 recipe as named stages. Each stage loads its input checkpoint, trains, scores the
-result on the held-out test set and saves it (atomically) to runs/ch02/<stage>.pt; a stage
-whose checkpoint exists is loaded instead of trained, so a rerun resumes where it stopped.
-GRPO stages also save their trainer every few steps and resume mid-run after a crash.
+"""The R1 recipe as data: a table of stages, and a pipeline that runs a stage by its kind.
 
     base (chapter 1) -> r1_zero                       GRPO: accuracy + format
                      -> r1_zero_consistency           the same + consistency (the ablation)
@@ -12,6 +9,16 @@ GRPO stages also save their trainer every few steps and resume mid-run after a c
                            -> r1                      final GRPO
     student_base --------> distill                    SFT of a smaller model on the same data
     student_base --------> student_rl                 the small model with pure RL instead
+
+Each stage is a `Stage`: its kind (pretrain, grpo, sft, rejection_sampling), its inputs, its
+settings (a typed dataclass) and, for GRPO, its reward weights. `KINDS` maps a kind to the
+function that runs it, so a new method (say PPO) is a new trainer plus a `KINDS` entry and a
+table row. Chapters 3 and 4 read the graph, the teacher and the RL stages from this table.
+
+Every stage saves its output with its recipe (settings, world, the fingerprints of its inputs)
+and is reused only when today's recipe matches; otherwise it is retrained and one line says
+why (`r1_sft: retraining — cold_start changed`). GRPO stages also save their trainer every
+few steps and resume mid-run after a crash.
 """
 
 from __future__ import annotations
@@ -28,41 +35,72 @@ import datasets
 import torch
 from datasets import concatenate_datasets, load_from_disk
 
-from ch01_what_is_reasoning.experiments import pretrain_base
+from ch01_what_is_reasoning.cache import (
+    fingerprint,
+    load_cached,
+    plain,
+    save_cached,
+    say_retraining,
+    set_aside,
+    what_changed,
+)
+from ch01_what_is_reasoning.experiments import pretrain_base, pretrain_recipe
+from ch01_what_is_reasoning.model import ModelShape
+from ch01_what_is_reasoning.overrides import OverrideError, override, valid_keys
 from ch01_what_is_reasoning.runtime import (
+    CheckpointError,
     Preset,
     atomic_save,
     get_preset,
-    load_checkpoint,
+    load_state,
     pick_device,
     runs_dir,
-    save_checkpoint,
     seed_everything,
+    write_json,
 )
 from ch01_what_is_reasoning.tokenizer import CharTokenizer
+from ch01_what_is_reasoning.training import spent
 
 from .grpo import GRPOConfig, GRPOTrainer
-from .sft import cold_start_traces, knowledge_examples, rejection_sample, sft, to_dataset
+from .rewards import ACCURACY_FORMAT, WITH_CONSISTENCY
+from .sft import (
+    RejectionConfig,
+    SFTConfig,
+    cold_start_traces,
+    knowledge_examples,
+    rejection_sample,
+    sft,
+    to_dataset,
+)
 from .tasks import evaluate, held_out_problems, random_train_problem, rl_prompts
 
-STAGES = ("base", "r1_zero", "r1_zero_consistency", "cold_start", "r1_reasoning_rl",
-          "rejection_sampling", "r1_sft", "r1", "student_base", "distill", "student_rl")
-MODEL_STAGES = tuple(s for s in STAGES if s != "rejection_sampling")
-
-ACCURACY_FORMAT = {"accuracy": 1.0, "format": 0.1}
-WITH_CONSISTENCY = {"accuracy": 1.0, "format": 0.1, "consistency": 2.0}
+__all__ = ["ACCURACY_FORMAT", "WITH_CONSISTENCY", "Stage", "Settings", "SETTINGS", "KINDS",
+           "recipe", "Pipeline", "open_pipeline"]
 
 
-@dataclass
+@dataclass(frozen=True)
+class Stage:
+    """One row of the recipe."""
+
+    name: str
+    kind: str                       # a key of KINDS
+    inputs: tuple = ()              # the stages whose output it needs (model first, then data)
+    settings: object = None         # Preset, GRPOConfig, SFTConfig or RejectionConfig
+    curve: bool = False             # GRPO: score a held-out subset every few steps
+    paper: bool = True              # a stage of the R1 paper (False: the course's ablation)
+
+
+@dataclass(frozen=True)
 class Settings:
-    """Sizes and step counts of every stage, per preset."""
+    """Sizes and step counts of every stage, per preset. `recipe` turns them into the table;
+    `--set stage.key=value` then changes one stage's settings."""
 
     test_problems: int = 600          # held-out, scored greedily after every stage
     curve_problems: int = 150         # the subset scored during R1-Zero's RL (its curves)
     curve_every: int = 5
     save_every: int = 10              # GRPO trainer checkpoints (resume after a crash)
-    rl: dict = field(default_factory=lambda: {"lr": 1e-4, "group_size": 8,
-                                              "prompts_per_step": 8, "temperature": 1.0})
+    rl: GRPOConfig = field(default_factory=lambda: GRPOConfig(lr=1e-4, group_size=8,
+                                                              prompts_per_step=8, temperature=1.0))
     r1_zero_steps: int = 60
     cold_start_traces: int = 300
     cold_start_steps: int = 150
@@ -70,14 +108,12 @@ class Settings:
     later_rl_lr: float = 2e-5         # RL after SFT: the model already reasons; a big step
                                       # at temperature 1 mostly adds noise (measured: 1e-4
                                       # took the cold-start model from 99.8% to 95.5%)
-    rejection_prompts: int = 1000
-    rejection_k: int = 2
-    knowledge_examples: int = 400
+    rejection: RejectionConfig = field(default_factory=RejectionConfig)
     sft_steps: int = 600
     sft_batch: int = 16
-    sft_lr: float = 3e-4               # gentle: SFT of a pretrained model, not training anew
+    sft_lr: float = 3e-4
     final_rl_steps: int = 40
-    student: tuple = (2, 4, 64)       # n_layer, n_head, n_embd of the distillation student
+    student: ModelShape = ModelShape(2, 4, 64)   # the distillation student
     student_pretrain_steps: int = 1500
     distill_steps: int = 4000         # the student learns to copy long traces late: measured
     distill_lr: float = 2e-3          # 19% after 2000 steps at 1e-3, 41% at 4000, 53% at 2e-3
@@ -87,38 +123,111 @@ class Settings:
 SETTINGS = {
     # Unit tests: every stage runs in seconds, nothing is learned.
     "tiny": Settings(test_problems=12, curve_problems=6, curve_every=2, save_every=2,
-                     rl={"lr": 1e-4, "group_size": 2, "prompts_per_step": 2, "temperature": 1.0,
-                         "max_new_tokens": 16},
+                     rl=GRPOConfig(lr=1e-4, group_size=2, prompts_per_step=2, temperature=1.0,
+                                   max_new_tokens=16),
                      r1_zero_steps=3, cold_start_traces=8, cold_start_steps=3,
-                     reasoning_rl_steps=2, rejection_prompts=8, rejection_k=2,
-                     knowledge_examples=4, sft_steps=3, sft_batch=4, final_rl_steps=2,
-                     student=(1, 1, 16), student_pretrain_steps=5, distill_steps=3,
-                     student_rl_steps=2),
+                     reasoning_rl_steps=2, rejection=RejectionConfig(prompts=8, k=2,
+                                                                     knowledge_examples=4),
+                     sft_steps=3, sft_batch=4, final_rl_steps=2, student=ModelShape(1, 1, 16),
+                     student_pretrain_steps=5, distill_steps=3, student_rl_steps=2),
     "cpu": Settings(),
     "gpu": Settings(test_problems=2000, curve_problems=400, r1_zero_steps=300,
-                    reasoning_rl_steps=150, rejection_prompts=4000, rejection_k=4,
-                    knowledge_examples=1500, sft_steps=2000, final_rl_steps=100,
-                    student=(2, 4, 96), student_pretrain_steps=4000, distill_steps=6000,
-                    student_rl_steps=300,
-                    rl={"lr": 1e-4, "group_size": 16, "prompts_per_step": 16,
-                        "temperature": 1.0}),
+                    reasoning_rl_steps=150,
+                    rejection=RejectionConfig(prompts=4000, k=4, knowledge_examples=1500),
+                    sft_steps=2000, final_rl_steps=100, student=ModelShape(2, 4, 96),
+                    student_pretrain_steps=4000, distill_steps=6000, student_rl_steps=300,
+                    rl=GRPOConfig(lr=1e-4, group_size=16, prompts_per_step=16, temperature=1.0)),
 }
 
 
-def open_pipeline(preset: str | None = None, root=None, progress: bool = True, seed: int = 0):
+def recipe(preset: Preset, s: Settings) -> dict[str, Stage]:
+    """The R1 recipe at this preset's sizes: {name: Stage}, in the order the stages run."""
+    def rl(name, steps, weights, lr=None):
+        # seed = len(name): each RL stage draws its own prompts (kept from the first edition,
+        # so its numbers reproduce)
+        return dataclasses.replace(s.rl, steps=steps, reward_weights=dict(weights), seed=len(name),
+                                   lr=lr or s.rl.lr)
+
+    student = dataclasses.replace(preset, name=f"{preset.name}-student", n_layer=s.student.n_layer,
+                                  n_head=s.student.n_head, n_embd=s.student.n_embd,
+                                  pretrain_steps=s.student_pretrain_steps)
+    sft_cfg = SFTConfig(steps=s.sft_steps, lr=s.sft_lr, batch_size=s.sft_batch)
+    rows = [
+        Stage("base", "pretrain", (), preset),
+        Stage("r1_zero", "grpo", ("base",), rl("r1_zero", s.r1_zero_steps, ACCURACY_FORMAT),
+              curve=True),
+        Stage("r1_zero_consistency", "grpo", ("base",),
+              rl("r1_zero_consistency", s.r1_zero_steps, WITH_CONSISTENCY), curve=True, paper=False),
+        Stage("cold_start", "sft", ("base",),
+              dataclasses.replace(sft_cfg, steps=s.cold_start_steps, examples=s.cold_start_traces)),
+        Stage("r1_reasoning_rl", "grpo", ("cold_start",),
+              rl("r1_reasoning_rl", s.reasoning_rl_steps, WITH_CONSISTENCY, s.later_rl_lr)),
+        Stage("rejection_sampling", "rejection_sampling", ("r1_reasoning_rl",), s.rejection),
+        Stage("r1_sft", "sft", ("base", "rejection_sampling"), sft_cfg),
+        Stage("r1", "grpo", ("r1_sft",), rl("r1", s.final_rl_steps, WITH_CONSISTENCY, s.later_rl_lr)),
+        Stage("student_base", "pretrain", (), student, paper=False),
+        Stage("distill", "sft", ("student_base", "rejection_sampling"),
+              dataclasses.replace(sft_cfg, steps=s.distill_steps, lr=s.distill_lr)),
+        Stage("student_rl", "grpo", ("student_base",),
+              rl("student_rl", s.student_rl_steps, ACCURACY_FORMAT), curve=True, paper=False),
+    ]
+    return {stage.name: stage for stage in rows}
+
+
+# The table of the cpu preset: the graph chapters 3 and 4 read (names, kinds, inputs).
+STAGES = tuple(recipe(get_preset("cpu"), SETTINGS["cpu"]))
+
+
+def stages_of_kind(kind: str, table: dict[str, Stage] | None = None) -> tuple[str, ...]:
+    table = table or recipe(get_preset("cpu"), SETTINGS["cpu"])
+    return tuple(name for name, stage in table.items() if stage.kind == kind)
+
+
+MODEL_STAGES = tuple(s for s in STAGES if s not in stages_of_kind("rejection_sampling"))
+
+
+def open_pipeline(preset: str | None = None, root=None, progress: bool = True, seed: int = 0,
+                  overrides: dict | None = None):
     """What every chapter's `run_chapter` starts with: pick the device (printed once), seed
     everything, resolve the preset ('auto' -> gpu on CUDA, else cpu) and open the stages."""
     device = pick_device()
     seed_everything(seed)
-    return Pipeline(get_preset(preset, device), device, root, progress)
+    return Pipeline(get_preset(preset, device), device, root, progress, overrides=overrides)
+
+
+def apply_overrides(preset: Preset, settings: Settings, overrides: dict | None):
+    """Split `overrides` into the chapter-wide settings ('test_problems', 'rl.lr') and one
+    stage's settings ('r1_zero.lr', 'base.n_embd'); returns (preset, settings, table)."""
+    overrides = dict(overrides or {})
+    stage_names = set(recipe(preset, settings))
+    per_stage = {}
+    for key in list(overrides):
+        head, _, rest = key.partition(".")
+        if head in stage_names and rest:
+            per_stage.setdefault(head, {})[rest] = overrides.pop(key)
+    preset = override(preset, per_stage.pop("base", {}))
+    try:
+        settings = override(settings, overrides)
+    except OverrideError as err:
+        raise OverrideError(f"{err}; or a stage's setting as <stage>.<key>, stages: "
+                            f"{', '.join(sorted(stage_names))}") from None
+    table = recipe(preset, settings)
+    for name, changes in per_stage.items():
+        try:
+            table[name] = dataclasses.replace(table[name], settings=override(table[name].settings, changes))
+        except OverrideError as err:
+            raise OverrideError(f"stage {name}: {err}") from None
+    return preset, settings, table
 
 
 class Pipeline:
     """Runs (or loads) the stages; `self.info[stage]` holds what each one measured."""
 
-    def __init__(self, preset: Preset, device, root=None, progress: bool = True):
-        self.preset, self.device, self.progress = preset, device, progress
-        self.settings = SETTINGS[preset.name]
+    def __init__(self, preset: Preset, device, root=None, progress: bool = True,
+                 overrides: dict | None = None):
+        self.device, self.progress = device, progress
+        self.preset, self.settings, self.stages = apply_overrides(preset, SETTINGS[preset.name],
+                                                                  overrides)
         self.dir = runs_dir("ch02", root)
         self.base_path = runs_dir("ch01", root) / "base.pt"
         self.tokenizer = CharTokenizer()
@@ -127,53 +236,75 @@ class Pipeline:
         self.info: dict[str, dict] = {}
         self._models: dict[str, torch.nn.Module] = {}
 
+    # ------------------------------------------------------------ the recipe
+    def stage(self, name: str) -> Stage:
+        if name not in self.stages:
+            raise ValueError(f"unknown stage {name!r}: choose one of {tuple(self.stages)}")
+        return self.stages[name]
+
+    def of_kind(self, kind: str) -> tuple[str, ...]:
+        return stages_of_kind(kind, self.stages)
+
+    def stage_recipe(self, name: str) -> dict:
+        """What stage `name` depends on: its kind and settings, the world and its inputs'
+        fingerprints (so a change anywhere upstream reaches every stage after it)."""
+        stage = self.stage(name)
+        if stage.kind == "pretrain":   # the same recipe chapter 1 stores with its base
+            return pretrain_recipe(stage.settings, self.tokenizer)
+        return {"kind": stage.kind, "settings": plain(stage.settings),
+                "inputs": {i: self.fingerprint(i) for i in stage.inputs}}
+
+    def fingerprint(self, name: str) -> str:
+        return fingerprint(self.stage_recipe(name))
+
+    def settings_keys(self) -> list[str]:
+        """Every key `overrides` / `--set` accepts."""
+        keys = valid_keys(self.settings)
+        for name, stage in self.stages.items():
+            keys += [f"{name}.{k}" for k in valid_keys(stage.settings)]
+        return keys
+
     # ------------------------------------------------------------ plumbing
     def path(self, stage: str) -> Path:
-        return self.dir / f"{stage}.pt"
+        """Where a stage's checkpoint lives (chapter 1 owns the base)."""
+        return self.base_path if stage == "base" else self.dir / f"{stage}.pt"
 
     def model(self, stage: str):
-        """The model a stage produced: loaded from runs/ch02 if it is there, else trained."""
+        """The model a stage produced: loaded from runs/ if today's recipe made it, else trained."""
         if stage not in self._models:
             self.run(stage)
         return self._models[stage]
 
-    def run(self, stage: str) -> dict:
+    def run(self, name: str) -> dict:
         """Run (or load) one stage; returns what it measured."""
-        if stage not in STAGES:
-            raise ValueError(f"unknown stage {stage!r}: choose one of {STAGES}")
-        if stage in self.info:
-            return self.info[stage]
-        if stage == "rejection_sampling":
-            self.info[stage] = self._rejection_sampling()
-            return self.info[stage]
-        if stage == "base":
-            model, _, info = pretrain_base(self.preset, self.device, self.base_path,
-                                           progress=self.progress)
-            info = {**info, "eval": self._evaluate(model)}
-        else:
-            model, info = self._load(stage)
-            if model is None:
-                start = time.perf_counter()
-                model, info = getattr(self, f"_{stage}")()
-                info.update(preset=self.preset.name, stage=stage,
-                            seconds=time.perf_counter() - start, eval=self._evaluate(model))
-                save_checkpoint(self.path(stage), model, info)
-                info["loaded"] = False
-        self._models[stage], self.info[stage] = model.eval(), info
+        stage = self.stage(name)
+        if name in self.info:
+            return self.info[name]
+        recipe_ = self.stage_recipe(name)
+        run_kind = KINDS[stage.kind]
+        if stage.kind == "rejection_sampling":   # a data set, not a model
+            self.info[name] = run_kind(self, stage, recipe_)
+            return self.info[name]
+        model, info = load_cached(self.path(name), recipe_, self.device, name,
+                                  self.tokenizer.vocab_size)
+        if model is None:
+            say_retraining(name, info)
+            for parent in stage.inputs:   # trained before the clock starts: not this stage's time
+                self.run(parent)
+            start = time.perf_counter()
+            model, info = run_kind(self, stage)
+            info.update(preset=self.preset.name, stage=name, seconds=time.perf_counter() - start,
+                        device=str(self.device), loaded=False)
+        if "eval" not in info:
+            info["eval"] = self._evaluate(model)
+            save_cached(self.path(name), model, recipe_, {k: v for k, v in info.items() if k != "loaded"})
+        self._models[name], self.info[name] = model.eval(), info
         return info
 
     def run_all(self) -> dict:
-        for stage in STAGES:
-            self.run(stage)
+        for name in self.stages:
+            self.run(name)
         return self.info
-
-    def _load(self, stage):
-        path = self.path(stage)
-        if path.exists():
-            model, info = load_checkpoint(path, self.device)
-            if info.get("preset") == self.preset.name:
-                return model, {**info, "loaded": True}
-        return None, None
 
     def _evaluate(self, model) -> dict:
         result = evaluate(model, self.tokenizer, self.test)
@@ -184,127 +315,121 @@ class Pipeline:
         result["sampled"] = sampled
         return result
 
-    def _copy(self, stage: str):
+    def copy_of(self, stage: str):
         return copy.deepcopy(self.model(stage)).train()
 
-    # ------------------------------------------------------------ RL stages
-    def _grpo(self, stage: str, start: str, weights: dict, steps: int, curve: bool = False,
-              lr: float | None = None):
-        rl = {**self.settings.rl, **({"lr": lr} if lr else {})}
-        cfg = GRPOConfig(steps=steps, reward_weights=weights, seed=len(stage), **rl)
-        trainer = GRPOTrainer(self._copy(start), self.tokenizer, rl_prompts, cfg)
-        state_path, points = self.dir / f"{stage}.state.pt", []
-        if state_path.exists():
-            state = torch.load(state_path, map_location="cpu", weights_only=False)
-            if state["preset"] == self.preset.name:
+    # ------------------------------------------------------------ data
+    def data_dir(self, stage: str = "rejection_sampling") -> Path:
+        return self.dir / f"{stage}_data"
+
+    def sft_data(self, stage: str = "rejection_sampling"):
+        """The R1 SFT set (a `datasets.Dataset`: prompt, completion, kind)."""
+        self.run(stage)
+        return load_from_disk(str(self.data_dir(stage)))
+
+    def sft_pairs(self, stage: str = "rejection_sampling"):
+        data = self.sft_data(stage)
+        return list(zip(data["prompt"], data["completion"]))
+
+
+# ---------------------------------------------------------------- the stage kinds
+def run_pretrain(pipeline: Pipeline, stage: Stage):
+    model, _, info = pretrain_base(stage.settings, pipeline.device, None, progress=pipeline.progress,
+                                   name=stage.name)
+    return model, {k: v for k, v in info.items() if k not in ("loaded", "recipe")}
+
+
+def run_grpo(pipeline: Pipeline, stage: Stage):
+    cfg, name = stage.settings, stage.name
+    trainer = GRPOTrainer(pipeline.copy_of(stage.inputs[0]), pipeline.tokenizer, rl_prompts, cfg)
+    state_path, points = pipeline.dir / f"{name}.state.pt", []
+    fp = pipeline.fingerprint(name)
+    if state_path.exists():   # a run that was interrupted: resume it if the recipe is the same
+        try:
+            state = load_state(state_path)
+            if state.get("fingerprint") == fp:
                 trainer.load_state_dict(state["trainer"])
                 points = state["curve"]
-        every = self.settings.curve_every
+        except CheckpointError as err:
+            print(f"{name}: not resuming — {err} (moved to {set_aside(state_path).name})")
+    every = pipeline.settings.curve_every
 
-        def measure():
-            if curve:
-                points.append({"step": trainer.step,
-                               **evaluate(trainer.model, self.tokenizer, self.curve_set)})
+    def measure():
+        if stage.curve:
+            points.append({"step": trainer.step,
+                           **evaluate(trainer.model, pipeline.tokenizer, pipeline.curve_set)})
 
-        def after_step(trainer, stats):
-            if trainer.step % every == 0 or trainer.step == steps:
-                measure()
-            if trainer.step % self.settings.save_every == 0 and trainer.step < steps:
-                atomic_save({"preset": self.preset.name, "trainer": trainer.state_dict(),
-                             "curve": points}, state_path)
-
-        if not points:
+    def after_step(trainer, stats):
+        if trainer.step % every == 0 or trainer.step == cfg.steps:
             measure()
-        trainer.train(steps - trainer.step, progress=self.progress, desc=stage,
-                      callback=after_step)
-        state_path.unlink(missing_ok=True)
-        return trainer.model, {"history": trainer.history, "curve": points,
-                               "reward_weights": weights, "config": dataclasses.asdict(cfg)}
+        if trainer.step % pipeline.settings.save_every == 0 and trainer.step < cfg.steps:
+            atomic_save({"fingerprint": fp, "trainer": trainer.state_dict(), "curve": points},
+                        state_path)
 
-    def _r1_zero(self):
-        return self._grpo("r1_zero", "base", ACCURACY_FORMAT, self.settings.r1_zero_steps,
-                          curve=True)
+    if not points:
+        measure()
+    trainer.train(cfg.steps - trainer.step, progress=pipeline.progress, desc=name,
+                  callback=after_step)
+    state_path.unlink(missing_ok=True)
+    return trainer.model, {"history": trainer.history, "curve": points,
+                           "reward_weights": cfg.reward_weights, "config": dataclasses.asdict(cfg),
+                           "spent": trainer.spent()}
 
-    def _r1_zero_consistency(self):
-        return self._grpo("r1_zero_consistency", "base", WITH_CONSISTENCY,
-                          self.settings.r1_zero_steps, curve=True)
 
-    def _r1_reasoning_rl(self):
-        return self._grpo("r1_reasoning_rl", "cold_start", WITH_CONSISTENCY,
-                          self.settings.reasoning_rl_steps, lr=self.settings.later_rl_lr)
+def run_sft(pipeline: Pipeline, stage: Stage):
+    cfg = stage.settings
+    if len(stage.inputs) > 1:             # data written by an earlier stage
+        pairs = pipeline.sft_pairs(stage.inputs[1])
+    else:                                 # program-written worked solutions (the cold start)
+        pairs = cold_start_traces(cfg.examples, seed=cfg.seed)
+    model = pipeline.copy_of(stage.inputs[0])
+    result = sft(model, pairs, pipeline.tokenizer, steps=cfg.steps, batch_size=cfg.batch_size,
+                 lr=cfg.lr, seed=cfg.seed, desc=stage.name, progress=pipeline.progress)
+    return model, {"history": result.history, "tokens": result.tokens, "examples": len(pairs),
+                   "spent": spent(model.num_params(), trained_tokens=result.tokens)}
 
-    def _r1(self):
-        return self._grpo("r1", "r1_sft", WITH_CONSISTENCY, self.settings.final_rl_steps,
-                          lr=self.settings.later_rl_lr)
 
-    def _student_rl(self):
-        return self._grpo("student_rl", "student_base", ACCURACY_FORMAT,
-                          self.settings.student_rl_steps, curve=True)
-
-    # ------------------------------------------------------------ SFT stages
-    def _sft(self, start: str, pairs, steps: int, desc: str, lr: float | None = None):
-        s = self.settings
-        model = self._copy(start)
-        result = sft(model, pairs, self.tokenizer, steps=steps, batch_size=s.sft_batch,
-                     lr=lr or s.sft_lr, desc=desc, progress=self.progress)
-        return model, {"history": result.history, "tokens": result.tokens,
-                       "examples": len(pairs)}
-
-    def _cold_start(self):
-        s = self.settings
-        return self._sft("base", cold_start_traces(s.cold_start_traces), s.cold_start_steps,
-                         "cold start")
-
-    def _r1_sft(self):
-        return self._sft("base", self.sft_pairs(), self.settings.sft_steps, "R1 SFT")
-
-    def _distill(self):
-        s = self.settings
-        return self._sft("student_base", self.sft_pairs(), s.distill_steps, "distillation",
-                         lr=s.distill_lr)
-
-    def _student_base(self):
-        n_layer, n_head, n_embd = self.settings.student
-        student = dataclasses.replace(self.preset, name=f"{self.preset.name}-student",
-                                      n_layer=n_layer, n_head=n_head, n_embd=n_embd,
-                                      pretrain_steps=self.settings.student_pretrain_steps)
-        model, _, info = pretrain_base(student, self.device, None, progress=self.progress)
-        return model, {k: v for k, v in info.items() if k != "loaded"}
-
-    # ------------------------------------------------------------ data
-    def _data_dir(self) -> Path:
-        return self.dir / "r1_sft_data"
-
-    def _rejection_sampling(self) -> dict:
-        meta_path = self.dir / "r1_sft_data.json"
-        if meta_path.exists():
+def run_rejection_sampling(pipeline: Pipeline, stage: Stage, recipe_: dict) -> dict:
+    """Sample the teacher (the stage's input), keep what is right and clean, add the knowledge
+    set, and save it as a `datasets.Dataset` next to a JSON file with the recipe."""
+    cfg, name = stage.settings, stage.name
+    meta_path, data_dir = pipeline.dir / f"{name}.json", pipeline.data_dir(name)
+    if meta_path.exists() and data_dir.exists():
+        try:
             meta = json.loads(meta_path.read_text())
-            if meta.get("preset") == self.preset.name and self._data_dir().exists():
-                return {**meta, "loaded": True}
-        s, start = self.settings, time.perf_counter()
-        teacher = self.model("r1_reasoning_rl")
-        rng = random.Random("rejection-sampling")
-        problems = [random_train_problem(rng) for _ in range(s.rejection_prompts)]
-        sampled = rejection_sample(teacher, self.tokenizer, problems, k=s.rejection_k,
-                                   progress=self.progress)
-        reasoning = to_dataset(sampled.pop("kept"), "reasoning")
-        knowledge = to_dataset(knowledge_examples(s.knowledge_examples), "knowledge")
-        data = concatenate_datasets([reasoning, knowledge]).shuffle(seed=0)
-        was_enabled = datasets.is_progress_bar_enabled()
-        datasets.disable_progress_bars()  # a bar for a one-second save is noise
-        data.save_to_disk(str(self._data_dir()))
-        if was_enabled:
-            datasets.enable_progress_bars()
-        meta = {"preset": self.preset.name, **sampled, "reasoning_examples": len(reasoning),
-                "knowledge_examples": len(knowledge), "seconds": time.perf_counter() - start}
-        meta_path.write_text(json.dumps(meta, indent=2))
-        return {**meta, "loaded": False}
+        except (OSError, ValueError):
+            meta = {}
+        reason = what_changed(meta.get("recipe"), recipe_)
+        if reason is None:
+            return {**meta, "loaded": True}
+        say_retraining(name, reason)
+    teacher_name = stage.inputs[0]
+    teacher = pipeline.model(teacher_name)
+    start = time.perf_counter()
+    rng = random.Random("rejection-sampling")
+    problems = [random_train_problem(rng) for _ in range(cfg.prompts)]
+    sampled = rejection_sample(teacher, pipeline.tokenizer, problems, k=cfg.k,
+                               temperature=cfg.temperature,
+                               require_consistent=cfg.require_consistent, progress=pipeline.progress)
+    reasoning = to_dataset(sampled.pop("kept"), "reasoning")
+    knowledge = to_dataset(knowledge_examples(cfg.knowledge_examples), "knowledge")
+    data = concatenate_datasets([reasoning, knowledge]).shuffle(seed=0)
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # a bar for a one-second save is noise
+    data.save_to_disk(str(data_dir))
+    if was_enabled:
+        datasets.enable_progress_bars()
+    meta = {"preset": pipeline.preset.name, **sampled, "reasoning_examples": len(reasoning),
+            "knowledge_examples": len(knowledge), "seconds": time.perf_counter() - start,
+            "device": str(pipeline.device), "teacher": teacher_name,
+            "spent": spent(teacher.num_params(), prompt_tokens=sampled["prompt_tokens"],
+                           generated_tokens=sampled["generated_tokens"]),
+            "recipe": plain(recipe_), "fingerprint": fingerprint(recipe_)}
+    write_json(meta_path, meta)
+    return {**meta, "loaded": False}
 
-    def sft_data(self):
-        """The R1 SFT set (a `datasets.Dataset`: prompt, completion, kind)."""
-        self.run("rejection_sampling")
-        return load_from_disk(str(self._data_dir()))
 
-    def sft_pairs(self):
-        data = self.sft_data()
-        return list(zip(data["prompt"], data["completion"]))
+# kind -> the function that runs a stage of that kind. A new method is one more entry here
+# (and rows of that kind in `recipe`).
+KINDS = {"pretrain": run_pretrain, "grpo": run_grpo, "sft": run_sft,
+         "rejection_sampling": run_rejection_sampling}

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
@@ -30,6 +31,30 @@ from ch01_what_is_reasoning.training import PROGRESS_SECONDS, PromptCompletionBa
 
 from .rewards import consistency_reward
 from .tasks import random_train_problem
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    """An SFT stage's settings. `examples` > 0: train on that many program-written worked
+    solutions (the cold start); 0: train on the data its input stage wrote."""
+
+    steps: int
+    lr: float = 3e-4                  # gentle: SFT of a pretrained model, not training anew
+    batch_size: int = 16
+    examples: int = 0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RejectionConfig:
+    """Rejection sampling's settings: `k` samples for each of `prompts` training problems at
+    `temperature`, plus `knowledge_examples` non-reasoning examples."""
+
+    prompts: int = 1000
+    k: int = 2
+    temperature: float = 1.0
+    knowledge_examples: int = 400
+    require_consistent: bool = True
 
 
 def sft(model, pairs: list[tuple[str, str]], tokenizer, *, steps: int, batch_size: int, lr: float,
@@ -73,11 +98,12 @@ def rejection_sample(model, tokenizer, problems, *, k: int, temperature: float =
     """Sample `k` completions per problem; keep the correct, well-formed ones that think (and,
     with `require_consistent`, write every digit of the thinking in the prompt's script).
 
-    Returns {'kept': [(prompt, completion)], 'sampled', 'correct', 'consistent'} (counts)."""
+    Returns {'kept': [(prompt, completion)], 'sampled', 'correct', 'consistent'} (counts) and
+    the prompt and generated tokens it spent."""
     generator = torch.Generator().manual_seed(seed)
     prompts = [p.prompt() for p in problems for _ in range(k)]
     expected = [p.answer for p in problems for _ in range(k)]
-    kept, n_correct, n_consistent = [], 0, 0
+    kept, n_correct, n_consistent, generated = [], 0, 0, 0
     chunks = range(0, len(prompts), batch_size)
     for start in tqdm(chunks, desc="rejection sampling", disable=not progress, leave=False,
                       mininterval=PROGRESS_SECONDS):
@@ -85,6 +111,7 @@ def rejection_sample(model, tokenizer, problems, *, k: int, temperature: float =
         a = answer(model, tokenizer, ps, es, "free", temperature=temperature,
                    generator=generator, batch_size=batch_size)
         consistent = consistency_reward(a.completions, prompts=ps)
+        generated += sum(a.tokens)
         for prompt, completion, verdict, c in zip(ps, a.completions, a.verdicts, consistent):
             if not (verdict.correct and verdict.well_formed and verdict.thinking):
                 continue
@@ -94,7 +121,9 @@ def rejection_sample(model, tokenizer, problems, *, k: int, temperature: float =
             if c == 1.0 or not require_consistent:
                 kept.append((prompt, completion))
     return {"kept": kept, "sampled": len(prompts), "correct": n_correct,
-            "consistent": n_consistent}
+            "consistent": n_consistent,
+            "prompt_tokens": sum(len(tokenizer.encode(p, bos=True)) for p in prompts),
+            "generated_tokens": generated}
 
 
 def to_dataset(pairs: list[tuple[str, str]], kind: str):

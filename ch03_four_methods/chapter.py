@@ -16,6 +16,7 @@ from ch01_what_is_reasoning.runtime import (
     runs_dir,
     write_json,
 )
+from ch01_what_is_reasoning.overrides import override, split_overrides
 from ch02_r1_pipeline.pipeline import open_pipeline
 
 from .budget_forcing import budget_curve
@@ -57,11 +58,15 @@ def entries(n: int) -> list[Entry]:
     ]
 
 
-def run_chapter(preset: str | None = None, root=None, progress: bool = True) -> dict:
+def run_chapter(preset: str | None = None, root=None, progress: bool = True,
+                overrides: dict | None = None) -> dict:
+    """`overrides`: this chapter's settings by name ({"pool_size": 8}); any other key goes to
+    chapter 2's pipeline ({"r1_zero.lr": 2e-4} retrains R1-Zero and what depends on it)."""
     start = time.perf_counter()
-    pipeline = open_pipeline(preset, root, progress)
+    mine, theirs = split_overrides(Settings(), overrides)
+    pipeline = open_pipeline(preset, root, progress, overrides=theirs)
     preset, device = pipeline.preset, pipeline.device
-    s = SETTINGS[preset.name]
+    s = override(SETTINGS[preset.name], mine)
     costs = training_costs(pipeline)
     harness = Harness({name: (lambda name=name: pipeline.model(name)) for name in costs},
                       pipeline.tokenizer, pipeline.test, {k: v["total"] for k, v in costs.items()},

@@ -10,18 +10,21 @@ Chapter 2's models are loaded from runs/ch02 (trained if missing). Then:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 
+from ch01_what_is_reasoning.model import ModelShape
+from ch01_what_is_reasoning.overrides import override, split_overrides
 from ch01_what_is_reasoning.runtime import runs_dir, write_json
-from ch02_r1_pipeline.pipeline import MODEL_STAGES, STAGES, open_pipeline
+from ch02_r1_pipeline.pipeline import open_pipeline
 from ch02_r1_pipeline.sft import sft
 from ch02_r1_pipeline.tasks import evaluate
 from ch03_four_methods.compute import inference_flops, training_flops
-from ch03_four_methods.training_costs import GRPO_STAGES, grpo_rollout_tokens, own_flops
+from ch03_four_methods.training_costs import own_flops, spent_tokens
 
 from .costs import cost_row
 from .distillation import choose, data_efficiency, distill, teacher_traces, worked_traces
@@ -37,7 +40,7 @@ class Settings:
     distill_steps: int = 2000             # the same for every count: data varies, compute not
     distill_lr: float = 2e-3
     targeted_n: int = 300                 # the small budget where the choice of traces matters
-    sweep_shapes: tuple = ((3, 4, 96),)   # sizes added between chapter 2's student and base
+    sweep_shapes: tuple = (ModelShape(3, 4, 96),)   # sizes between chapter 2's student and base
     sweep_pretrain_steps: int = 1500      # as chapter 2's student
     journey_problems: int = 1000
     journey_corrections: float = 2.0      # corrected traces per problem (measured: 0.5 and 1
@@ -49,25 +52,42 @@ class Settings:
 
 SETTINGS = {
     "tiny": Settings(teacher_problems=24, trace_counts=(4, 8), distill_steps=3, targeted_n=4,
-                     sweep_shapes=((1, 1, 8),), sweep_pretrain_steps=3, journey_problems=8,
+                     sweep_shapes=(ModelShape(1, 1, 8),), sweep_pretrain_steps=3, journey_problems=8,
                      journey_steps=3, teacher="worked solutions"),
     "cpu": Settings(),
     "gpu": Settings(teacher_problems=12000, trace_counts=(100, 300, 1000, 3000, 10000),
-                    distill_steps=6000, targeted_n=1000, sweep_shapes=((3, 4, 96), (4, 4, 128)),
+                    distill_steps=6000, targeted_n=1000,
+                    sweep_shapes=(ModelShape(3, 4, 96), ModelShape(4, 4, 128)),
                     sweep_pretrain_steps=4000, journey_problems=3000, journey_steps=1500),
 }
 
 
-def run_chapter(preset: str | None = None, root=None, progress: bool = True) -> dict:
+def run_chapter(preset: str | None = None, root=None, progress: bool = True,
+                overrides: dict | None = None) -> dict:
+    """Every section, then the bill. `overrides`: this chapter's settings by name
+    ({"journey_steps": 200}); any other key goes to chapter 2's pipeline."""
     start = time.perf_counter()
-    pipeline = open_pipeline(preset, root, progress)
-    preset, device = pipeline.preset, pipeline.device
-    s = SETTINGS[preset.name]
-    for stage in MODEL_STAGES:
-        pipeline.run(stage)
-    tok, test, runs = pipeline.tokenizer, pipeline.test, []
+    mine, theirs = split_overrides(Settings(), overrides)
+    pipeline = open_pipeline(preset, root, progress, overrides=theirs)
+    s = override(SETTINGS[pipeline.preset.name], mine)
+    pipeline.run_all()
+    sky_t1, sky_rows = sky_t1_section(pipeline, s, progress)
+    tinyzero, tinyzero_rows, loaded_seconds = tinyzero_section(pipeline, s, root, progress)
+    journey, journey_rows = journey_section(pipeline, s, progress)
+    runs = sky_rows + tinyzero_rows + journey_rows
+    results = {"preset": pipeline.preset.name, "device": str(pipeline.device), "seconds": None,
+               "costs": course_costs(pipeline, root) + runs, **sky_t1, "rl_size_sweep": tinyzero,
+               "journey": journey, "test_problems": len(pipeline.test)}
+    results["seconds"] = time.perf_counter() - start
+    results["costs"].append(rest_of_the_wall_time(pipeline, results["seconds"], runs, loaded_seconds))
+    save_results(results, runs_dir("ch04", root))
+    return results
 
-    # 2. Sky-T1 at toy scale
+
+def sky_t1_section(pipeline, s: Settings, progress: bool):
+    """2. Sky-T1 at toy scale: the student distilled on more and more teacher traces, and the
+    hardest traces against random ones. Returns (results, cost rows)."""
+    tok, test, device, rows = pipeline.tokenizer, pipeline.test, str(pipeline.device), []
     student = pipeline.model("student_base")
     t0 = time.perf_counter()
     if s.teacher == "worked solutions":   # tiny preset: its R1 writes nothing correct
@@ -76,20 +96,19 @@ def run_chapter(preset: str | None = None, root=None, progress: bool = True) -> 
         pool = teacher_traces(pipeline.model(s.teacher), tok, s.teacher_problems, progress=progress)
     pool_tokens = sum(len(tok.encode(t.prompt + t.completion, bos=True)) for t in pool)
     sampled = 0 if s.teacher == "worked solutions" else pool_tokens   # the world's traces are free
-    runs.append(cost_row(f"ch04 teacher traces ({s.teacher})", pool_tokens,
-                         inference_flops(pipeline.model("r1").num_params(), sampled),
-                         time.perf_counter() - t0, str(device)))
+    teacher_params = pipeline.model(s.teacher if s.teacher in pipeline.stages else "r1").num_params()
+    rows.append(cost_row(f"ch04 teacher traces ({s.teacher})", pool_tokens,
+                         inference_flops(teacher_params, sampled), time.perf_counter() - t0, device))
     efficiency = data_efficiency(student, pool, tok, test, s.trace_counts, steps=s.distill_steps,
                                  lr=s.distill_lr, progress=progress)
     for n, point in efficiency.items():
-        runs.append(cost_row(f"ch04 distill on {n} traces", point["tokens"],
+        rows.append(cost_row(f"ch04 distill on {n} traces", point["tokens"],
                              training_flops(student.num_params(), point["tokens"]),
-                             point["seconds"], str(device)))
+                             point["seconds"], device))
     targeted_model, result = distill(student, choose(pool, s.targeted_n, "targeted"), tok,
                                      steps=s.distill_steps, lr=s.distill_lr, progress=progress)
-    runs.append(cost_row(f"ch04 distill on {s.targeted_n} hardest traces", result.tokens,
-                         training_flops(student.num_params(), result.tokens), result.seconds,
-                         str(device)))
+    rows.append(cost_row(f"ch04 distill on {s.targeted_n} hardest traces", result.tokens,
+                         training_flops(student.num_params(), result.tokens), result.seconds, device))
     random_n = efficiency[s.targeted_n]["accuracy"] if s.targeted_n in efficiency else None
     if random_n is None:
         random_model, _ = distill(student, choose(pool, s.targeted_n, "random"), tok,
@@ -98,27 +117,40 @@ def run_chapter(preset: str | None = None, root=None, progress: bool = True) -> 
     targeted = {"targeted": evaluate(targeted_model, tok, test)["accuracy"], "random": random_n,
                 "n_traces": s.targeted_n,
                 "hardest_ops": sorted({t.n_ops for t in choose(pool, s.targeted_n, "targeted")})}
+    return ({"data_efficiency": {n: p["accuracy"] for n, p in efficiency.items()},
+             "targeted_vs_random": targeted, "teacher_traces": len(pool)}, rows)
 
-    # 3. TinyZero at toy scale
-    sweep, loaded_seconds = [_chapter2_point(pipeline, "student_base", "student_rl")], 0.0
+
+def tinyzero_section(pipeline, s: Settings, root, progress: bool):
+    """3. TinyZero at toy scale: R1-Zero's recipe on models of several sizes. Returns (the
+    sweep, cost rows, seconds of pretraining that an earlier call paid for)."""
+    tok, test, device, rows, loaded_seconds = pipeline.tokenizer, pipeline.test, pipeline.device, [], 0.0
+    rl_stage = pipeline.stage("r1_zero")
+    # R1-Zero's settings, with the sweep's own prompt stream (seed 0, as in the first edition)
+    config = dataclasses.replace(rl_stage.settings, seed=0)
+    sweep = [_chapter2_point(pipeline, "student_base", "student_rl")]
     for shape in s.sweep_shapes:
-        name = f"base_{shape[0]}x{shape[2]}.pt"
-        model, info = pretrained(preset, shape, s.sweep_pretrain_steps, device,
+        name = f"base_{shape.n_layer}x{shape.n_embd}.pt"
+        model, info = pretrained(pipeline.preset, shape, s.sweep_pretrain_steps, device,
                                  runs_dir("ch04", root) / name, progress=progress)
-        point = pure_rl(model, tok, test, pipeline.settings.rl, pipeline.settings.r1_zero_steps,
-                        progress=progress)
-        sweep.append({**point, "shape": list(shape), "pretrain_steps": s.sweep_pretrain_steps,
+        point = pure_rl(model, tok, test, config, progress=progress)
+        sweep.append({**point, "shape": [shape.n_layer, shape.n_head, shape.n_embd],
+                      "pretrain_steps": s.sweep_pretrain_steps,
                       "pretrain_flops": info["pretrain_flops"], "source": "chapter 4"})
-        runs.append(cost_row(f"ch04 pretrain {shape[0]}x{shape[2]}", info["tokens"],
+        rows.append(cost_row(f"ch04 pretrain {shape.n_layer}x{shape.n_embd}", info["tokens"],
                              info["pretrain_flops"], info["seconds"], info["device"]))
         loaded_seconds += info["seconds"] if info["loaded"] else 0.0   # paid by an earlier call
-        runs.append(cost_row(f"ch04 pure RL {shape[0]}x{shape[2]}", point["rl_tokens"],
+        rows.append(cost_row(f"ch04 pure RL {shape.n_layer}x{shape.n_embd}", point["rl_tokens"],
                              point["rl_flops"], point["rl_seconds"], str(device)))
     sweep.append(_chapter2_point(pipeline, "base", "r1_zero"))
     sweep.sort(key=lambda p: p["params"])
+    return sweep, rows, loaded_seconds
 
-    # 4. Journey vs shortcut learning
-    journey = {}
+
+def journey_section(pipeline, s: Settings, progress: bool):
+    """4. Journey vs shortcut learning: clean accuracy and recovery from a planted wrong step.
+    Returns (results, cost rows)."""
+    tok, test, device, rows, journey = pipeline.tokenizer, pipeline.test, str(pipeline.device), [], {}
     base = pipeline.model("base")
     for name, corrections in (("shortcut", 0.0), ("journey", s.journey_corrections)):
         pairs = sft_traces(s.journey_problems, corrections)
@@ -130,30 +162,23 @@ def run_chapter(preset: str | None = None, root=None, progress: bool = True) -> 
         journey[name] = {"accuracy": evaluate(model, tok, test)["accuracy"],
                          "recovery_rate": recovery.recovery_rate, "wait_rate": recovery.wait_rate,
                          "examples": len(pairs), "example_planted": recovery.completions[:3]}
-        runs.append(cost_row(f"ch04 SFT {name}", result.tokens,
-                             training_flops(base.num_params(), result.tokens), result.seconds,
-                             str(device)))
+        rows.append(cost_row(f"ch04 SFT {name}", result.tokens,
+                             training_flops(base.num_params(), result.tokens), result.seconds, device))
     base_recovery = recovery_rate(base, tok, test)
     journey["base"] = {"accuracy": pipeline.run("base")["eval"]["accuracy"],
                        "recovery_rate": base_recovery.recovery_rate,
                        "wait_rate": base_recovery.wait_rate}
+    return journey, rows
 
-    # 1. The bill
-    costs = course_costs(pipeline, root) + runs
-    results = {"preset": preset.name, "device": str(device), "seconds": None, "costs": costs,
-               "data_efficiency": {n: p["accuracy"] for n, p in efficiency.items()},
-               "targeted_vs_random": targeted, "rl_size_sweep": sweep, "journey": journey,
-               "teacher_traces": len(pool), "test_problems": len(test)}
-    results["seconds"] = time.perf_counter() - start
-    # The rest of this call's wall time (evaluation, recovery tests, loading): the seconds no
-    # row above charges yet, so that summing the bill counts every second once.
+
+def rest_of_the_wall_time(pipeline, seconds: float, runs: list[dict], loaded_seconds: float) -> dict:
+    """The rest of this call's wall time (evaluation, recovery tests, loading): the seconds no
+    row charges yet, so that summing the bill counts every second once."""
     charged = sum(r["seconds"] for r in runs) - loaded_seconds + sum(
-        pipeline.run(stage).get("seconds") or 0.0 for stage in STAGES
+        pipeline.run(stage).get("seconds") or 0.0 for stage in pipeline.stages
         if pipeline.run(stage).get("loaded") is False)   # chapter 2 stages trained by this call
-    results["costs"].append(cost_row("ch04 evaluation and the rest (wall time)", 0, 0,
-                                     max(0.0, results["seconds"] - charged), str(device)))
-    save_results(results, runs_dir("ch04", root))
-    return results
+    return cost_row("ch04 evaluation and the rest (wall time)", 0, 0, max(0.0, seconds - charged),
+                    str(pipeline.device))
 
 
 def _chapter2_point(pipeline, base_stage: str, rl_stage: str) -> dict:
@@ -166,25 +191,18 @@ def _chapter2_point(pipeline, base_stage: str, rl_stage: str) -> dict:
             "tokens_before": base["eval"]["mean_response_tokens"],
             "tokens_after": rl["eval"]["mean_response_tokens"], "rl_seconds": rl["seconds"],
             "rl_flops": own_flops(pipeline, rl_stage), "shape": [c.n_layer, c.n_head, c.n_embd],
-            "pretrain_steps": (pipeline.preset.pretrain_steps if base_stage == "base"
-                               else pipeline.settings.student_pretrain_steps),
+            "pretrain_steps": pipeline.stage(base_stage).settings.pretrain_steps,
             "pretrain_flops": own_flops(pipeline, base_stage), "source": f"chapter 2 ({rl_stage})"}
 
 
 def course_costs(pipeline, root=None) -> list[dict]:
-    """Cost rows for the runs of chapters 1-3 (from their saved infos and results)."""
+    """Cost rows for the runs of chapters 1-3 (from what every stage recorded it spent)."""
     rows, device = [], str(pipeline.device)
-    for stage in MODEL_STAGES + ("rejection_sampling",):
+    for stage in pipeline.stages:
         info = pipeline.run(stage)
-        flops = own_flops(pipeline, stage)
-        if stage in GRPO_STAGES:
-            tokens = sum(grpo_rollout_tokens(info, pipeline.tokenizer))
-        elif stage == "rejection_sampling":
-            tokens = flops / (2 * pipeline.model("r1_reasoning_rl").num_params())
-        else:
-            tokens = info["tokens"]
         chapter = "ch01" if stage == "base" else "ch02"
-        rows.append(cost_row(f"{chapter} {stage}", tokens, flops, info.get("seconds") or 0.0,
+        rows.append(cost_row(f"{chapter} {stage}", spent_tokens(info["spent"]),
+                             own_flops(pipeline, stage), info.get("seconds") or 0.0,
                              info.get("device", device)))
     ch03 = runs_dir("ch03", root) / "results.json"
     if ch03.exists():

@@ -16,36 +16,35 @@ import dataclasses
 import time
 
 from ch01_what_is_reasoning.experiments import pretrain_base
+from ch01_what_is_reasoning.model import ModelShape
 from ch02_r1_pipeline.grpo import GRPOConfig, GRPOTrainer
-from ch02_r1_pipeline.pipeline import ACCURACY_FORMAT
 from ch02_r1_pipeline.tasks import evaluate, rl_prompts
 from ch03_four_methods.compute import training_flops
-from ch03_four_methods.training_costs import grpo_flops, grpo_rollout_tokens
+from ch03_four_methods.training_costs import spent_flops, spent_tokens
 
 
-def pure_rl(model, tokenizer, test, rl: dict, steps: int, seed: int = 0, progress: bool = False) -> dict:
-    """R1-Zero's recipe on a copy of `model`: greedy held-out accuracy before and after, and cost."""
+def pure_rl(model, tokenizer, test, config: GRPOConfig, progress: bool = False) -> dict:
+    """R1-Zero's recipe (its stage's GRPOConfig: rewards, steps, learning rate) on a copy of
+    `model`: greedy held-out accuracy before and after, and what it cost."""
     before = evaluate(model, tokenizer, test)
-    cfg = GRPOConfig(steps=steps, reward_weights=ACCURACY_FORMAT, seed=seed, **rl)
-    trainer = GRPOTrainer(copy.deepcopy(model).train(), tokenizer, rl_prompts, cfg)
+    trainer = GRPOTrainer(copy.deepcopy(model).train(), tokenizer, rl_prompts, config)
     start = time.perf_counter()
     trainer.train(progress=progress, desc=f"pure RL ({model.num_params():,} params)")
     seconds = time.perf_counter() - start
     after = evaluate(trainer.model.eval(), tokenizer, test)
-    info = {"history": trainer.history, "config": dataclasses.asdict(cfg)}
     return {"params": model.num_params(), "accuracy_before": before["accuracy"],
             "accuracy_after": after["accuracy"], "tokens_before": before["mean_response_tokens"],
             "tokens_after": after["mean_response_tokens"], "rl_seconds": seconds,
-            "rl_flops": grpo_flops(model.num_params(), info, tokenizer),
-            "rl_tokens": sum(grpo_rollout_tokens(info, tokenizer))}
+            "rl_flops": spent_flops(trainer.spent()), "rl_tokens": spent_tokens(trainer.spent())}
 
 
-def pretrained(preset, shape: tuple, steps: int, device, checkpoint=None, progress: bool = False):
-    """A base model of another shape (n_layer, n_head, n_embd), pretrained as chapter 1's base
-    is but for `steps` steps; loaded from `checkpoint` when it is there. Returns (model, info)."""
-    n_layer, n_head, n_embd = shape
-    sized = dataclasses.replace(preset, name=f"{preset.name}-{n_layer}x{n_embd}", n_layer=n_layer,
-                                n_head=n_head, n_embd=n_embd, pretrain_steps=steps)
-    model, _, info = pretrain_base(sized, device, checkpoint, progress=progress)
+def pretrained(preset, shape: ModelShape, steps: int, device, checkpoint=None, progress: bool = False):
+    """A base model of another shape, pretrained as chapter 1's base is but for `steps` steps;
+    loaded from `checkpoint` when today's settings made it. Returns (model, info)."""
+    sized = dataclasses.replace(preset, name=f"{preset.name}-{shape.n_layer}x{shape.n_embd}",
+                                n_layer=shape.n_layer, n_head=shape.n_head, n_embd=shape.n_embd,
+                                pretrain_steps=steps)
+    model, _, info = pretrain_base(sized, device, checkpoint, progress=progress,
+                                   name=f"base {shape.n_layer}x{shape.n_embd}")
     info["pretrain_flops"] = training_flops(model.num_params(), info["tokens"])
     return model, info
