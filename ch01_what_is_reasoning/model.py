@@ -30,6 +30,19 @@ class GPTConfig:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ModelShape:
+    """The size knobs of a GPT, as settings hold them (the vocabulary comes from the tokenizer)."""
+
+    n_layer: int
+    n_head: int
+    n_embd: int
+
+    def config(self, vocab_size: int, block_size: int = 128) -> GPTConfig:
+        return GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=self.n_layer,
+                         n_head=self.n_head, n_embd=self.n_embd)
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: GPTConfig):
         super().__init__()
