@@ -54,6 +54,11 @@ def from_hf(hf) -> GPT:
         problems.append(f"layer_norm_epsilon={c.layer_norm_epsilon} (need 1e-5)")
     if getattr(c, "scale_attn_by_inverse_layer_idx", False) or getattr(c, "reorder_and_upcast_attn", False):
         problems.append("per-layer attention scaling options (need the GPT-2 defaults)")
+    if not getattr(c, "scale_attn_weights", True):
+        problems.append("scale_attn_weights=False (need attention scaled by 1/sqrt(head size))")
+    n_inner = getattr(c, "n_inner", None)
+    if n_inner is not None and n_inner != 4 * c.n_embd:
+        problems.append(f"n_inner={n_inner} (need None or 4 * n_embd = {4 * c.n_embd})")
     if problems:
         raise ValueError("this GPT-2 variant does not convert exactly to the course GPT: "
                          + "; ".join(problems))

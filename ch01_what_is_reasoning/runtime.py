@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
+import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,10 +18,16 @@ _DEVICE_PRINTED = False
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
-    """cuda -> mps -> cpu, chosen once and printed once. `prefer` (or $COURSE_DEVICE) overrides."""
+    """cuda -> mps -> cpu, chosen once and printed once. `prefer` (or $COURSE_DEVICE) overrides.
+
+    An asked-for device this machine lacks is refused here, before any work, rather than
+    failing minutes later inside the first tensor copy.
+    """
     global _DEVICE_PRINTED
     name = prefer or os.environ.get("COURSE_DEVICE")
-    if not name:
+    if name:
+        _check_device(name, "device" if prefer else "COURSE_DEVICE")
+    else:
         if torch.cuda.is_available():
             name = "cuda"
         elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
@@ -29,6 +38,31 @@ def pick_device(prefer: str | None = None) -> torch.device:
         print(f"device: {name}")
         _DEVICE_PRINTED = True
     return torch.device(name)
+
+
+def _check_device(name: str, source: str) -> None:
+    """Raise a ValueError saying what to do when device `name` cannot be used here.
+    `source` says where the name came from: 'COURSE_DEVICE' (the environment) or 'device'."""
+    where = f"COURSE_DEVICE={name}" if source == "COURSE_DEVICE" else f"device {name!r}"
+    fix = ("unset COURSE_DEVICE (the course then picks cuda, mps or cpu itself) or set it to "
+           "cpu" if source == "COURSE_DEVICE" else "pass 'cpu', or None to let the course pick")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{where} is not a device this course runs on: use cpu, cuda or mps; "
+                         f"{fix}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{where} asks for a CUDA GPU, but torch sees none on this machine "
+                         f"(torch.cuda.is_available() is False); {fix}")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"{where} asks for GPU number {device.index}, but this machine has "
+                         f"{torch.cuda.device_count()}; {fix}")
+    mps = getattr(torch.backends, "mps", None)
+    if device.type == "mps" and not (mps and mps.is_available()):
+        raise ValueError(f"{where} asks for Apple's MPS, but torch cannot use it on this machine "
+                         f"(torch.backends.mps.is_available() is False); {fix}")
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -92,12 +126,31 @@ def get_preset(name: str | None = None, device: torch.device | None = None) -> P
     return PRESETS[name]
 
 
+class RunsFolderError(OSError):
+    """The runs folder cannot be created or written to."""
+
+
+def check_writable(folder: str | Path) -> Path:
+    """Create `folder` if needed and prove it is writable (write and delete a probe file), so a
+    bad runs folder is reported before any training, not when the first result is saved."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-"):
+            pass  # deleted on close
+    except OSError as e:
+        reason = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
+        raise RunsFolderError(
+            f"cannot write to the runs folder {folder} ({reason}). Pass --runs DIR or set "
+            f"COURSE_RUNS_DIR to a folder you can write to.") from e
+    return folder
+
+
 def runs_dir(chapter: str, root: str | Path | None = None) -> Path:
-    """runs/<chapter>/ under the repo (or $COURSE_RUNS_DIR, or `root`), created if missing."""
+    """runs/<chapter>/ under the repo (or $COURSE_RUNS_DIR, or `root`), created if missing and
+    checked to be writable (RunsFolderError if not)."""
     base = Path(root or os.environ.get("COURSE_RUNS_DIR") or Path(__file__).resolve().parents[1] / "runs")
-    path = base / chapter
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return check_writable(base / chapter)
 
 
 def atomic_save(obj, path: str | Path) -> None:
@@ -115,8 +168,57 @@ def save_checkpoint(path: str | Path, model, extra: dict | None = None) -> None:
                  "extra": extra or {}}, path)
 
 
-def load_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
-    """Load a checkpoint saved by save_checkpoint (weights_only: no pickled code runs)."""
+class CheckpointError(Exception):
+    """A checkpoint or state file exists but cannot be used (damaged, truncated, empty, not
+    one of ours, or made with another tokenizer)."""
+
+
+def _unreadable(path: Path, reason: str) -> CheckpointError:
+    return CheckpointError(
+        f"cannot use {path}: {reason}. Delete it or move it aside and rerun; the chapter "
+        f"retrains it.")
+
+
+def _first_line(error: Exception) -> str:
+    """The first line of an error (torch's weights-only errors run to many paragraphs)."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:200] if text else ''}"
+
+
+def load_state(path: str | Path, map_location: torch.device | str = "cpu") -> dict:
+    """torch.load with weights_only=True (a crafted pickle is refused, its code never runs);
+    any file that is not a readable dict raises CheckpointError naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no file at {path}")
+    try:
+        # torch.load does not check the zip's CRCs, so bytes damaged inside the weights would
+        # load silently as other weights; testzip reads the file once and checks them (ms/MB).
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+            if bad is not None:
+                raise zipfile.BadZipFile(f"checksum mismatch in {bad}")
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # truncated, empty, plain text, unsafe pickle, ...: one error class
+        if isinstance(e, pickle.UnpicklingError) and "weights only" in str(e).lower():
+            reason = ("it holds Python objects that only running code could rebuild, and "
+                      "torch.load(weights_only=True) refuses those (the course never writes them)")
+        else:
+            reason = f"it is damaged or not a file this course wrote ({_first_line(e)})"
+        raise _unreadable(path, reason) from e
+    if not isinstance(state, dict):
+        raise _unreadable(path, f"it holds a {type(state).__name__}, not a dict")
+    return state
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu",
+                    vocab_size: int | None = None):
+    """Load a checkpoint saved by save_checkpoint (weights_only: no pickled code runs).
+
+    A file that is not such a checkpoint raises CheckpointError, as does one whose vocabulary
+    differs from `vocab_size` (the tokenizer it will be used with), when given.
+    """
     from .model import GPT, GPTConfig
 
     path = Path(path)
@@ -124,10 +226,23 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
         raise FileNotFoundError(
             f"no checkpoint at {path}. Train it first (run the chapter's notebook or "
             f"`python -m ch01_what_is_reasoning`), or check the path.")
-    state = torch.load(path, map_location=device, weights_only=True)
-    model = GPT(GPTConfig(**state["config"])).to(device)
-    model.load_state_dict(state["model"])
-    return model, state.get("extra", {})
+    state = load_state(path, device)
+    if not isinstance(state.get("config"), dict) or not isinstance(state.get("model"), dict):
+        raise _unreadable(path, "it is not a model checkpoint (no 'config' and 'model' entries)")
+    try:
+        config = GPTConfig(**state["config"])
+    except TypeError as e:
+        raise _unreadable(path, f"its model config does not fit this course's GPT ({e})") from e
+    if vocab_size is not None and config.vocab_size != vocab_size:
+        raise _unreadable(path, f"it was made with another tokenizer: its vocabulary has "
+                                f"{config.vocab_size} tokens, the tokenizer in use has {vocab_size}")
+    try:
+        model = GPT(config).to(device)
+        model.load_state_dict(state["model"])
+    except (RuntimeError, ValueError, AssertionError) as e:
+        raise _unreadable(path, f"its weights do not fit its config ({_first_line(e)})") from e
+    extra = state.get("extra", {})
+    return model, extra if isinstance(extra, dict) else {}
 
 
 def write_json(path: str | Path, data) -> None:

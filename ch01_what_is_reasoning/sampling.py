@@ -19,7 +19,11 @@ class Generation:
 
 
 def filter_logits(logits, top_k: int | None = None, top_p: float | None = None):
-    """Keep the top-k tokens and/or the smallest set whose probability reaches top_p."""
+    """Keep the top-k tokens and/or the smallest set whose probability reaches top_p.
+
+    top_k None or 0 keeps every token; top_p None or 1.0 keeps every token.
+    """
+    check_filters(top_k, top_p)
     if top_k is not None and top_k > 0:
         kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -30,6 +34,29 @@ def filter_logits(logits, top_k: int | None = None, top_p: float | None = None):
         sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
     return logits
+
+
+def check_filters(top_k: int | None, top_p: float | None) -> None:
+    """ValueError for a top_k or top_p that would silently sample from nothing (or everything)."""
+    if top_k is not None and not top_k >= 0:
+        raise ValueError(f"top_k must be >= 0 (0 or None keeps every token), got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:  # `not` so that NaN fails too
+        raise ValueError(f"top_p must be in (0, 1] (1 or None keeps every token), got {top_p}")
+
+
+def check_token_ids(prompts: list[list[int]], vocab_size: int, pad_id: int) -> None:
+    """ValueError naming the first token id the model has no embedding for (instead of
+    torch's 'index out of range in self' from deep inside the embedding)."""
+    for i, prompt in enumerate(prompts):
+        bad = [t for t in prompt if not 0 <= t < vocab_size]
+        if bad:
+            raise ValueError(
+                f"prompt {i} holds token id {bad[0]}, outside the model's vocabulary of "
+                f"{vocab_size} ids (0..{vocab_size - 1}): encode prompts with the tokenizer the "
+                f"model was trained with")
+    if not 0 <= pad_id < vocab_size:
+        raise ValueError(f"pad_id {pad_id} is outside the model's vocabulary of {vocab_size} ids "
+                         f"(0..{vocab_size - 1}): use the tokenizer's pad_id")
 
 
 def left_pad(prompts: list[list[int]], pad_id: int, device):
@@ -54,6 +81,13 @@ def generate(model, prompts: list[list[int]], *, max_new_tokens: int, eos_id: in
     """
     if not prompts or any(len(p) == 0 for p in prompts):
         raise ValueError("every prompt needs at least one token (start it with the BOS token)")
+    # Bad settings fail here, by name, not as NaN probabilities or an index error mid-batch.
+    if not temperature >= 0:  # `not` so that NaN fails too
+        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    check_filters(top_k, top_p)
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    check_token_ids(prompts, model.config.vocab_size, pad_id)
     longest = max(len(p) for p in prompts)
     room = model.config.block_size - longest
     if room < 1:

@@ -7,6 +7,7 @@ str.find and a bounded digit check, no regular expressions that could backtrack.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 from .arithmetic import ANSWER, END_ANSWER, END_THINK, LATIN_DIGITS, PERSIAN_DIGITS, THINK
@@ -49,10 +50,38 @@ def _between(text: str, open_tag: str, close_tag: str, start: int = 0):
     return text[i + len(open_tag): j], j + len(close_tag)
 
 
-def verify(completion, expected: int | None = None) -> Verdict:
-    """Check a completion against the expected answer (None: only parse it)."""
+def expected_value(expected) -> int | None:
+    """The integer an expected answer stands for, or None when it stands for none.
+
+    An int (numpy's too), a float with no fractional part (12.0), or a string of Latin and/or
+    Persian digits ("12", "۱۲") is an integer. Anything else (None, True/False, 3.5, NaN,
+    infinity, "seven", "-3") is not, and no completion can match it.
+    """
+    if isinstance(expected, bool):
+        return None  # True == 1 in Python, but a bool is not an answer
+    if isinstance(expected, numbers.Integral):
+        return int(expected)
+    if isinstance(expected, float):
+        return int(expected) if expected.is_integer() else None  # False for NaN and infinity
+    if isinstance(expected, str):
+        # The same bounded parser as answers: no int(str) on a 5000-digit string (Python
+        # refuses those), and a value too long to be an answer could never match one anyway.
+        return parse_number(expected)[0]
+    return None
+
+
+def verify(completion, expected=None) -> Verdict:
+    """Check a completion against the expected answer (None: only parse it).
+
+    `expected` is read by expected_value: a value that is not an integer (3.5, NaN, "seven",
+    a bool) can never be matched, so `correct` is False; verify still parses the completion
+    and never raises.
+    """
     if not isinstance(completion, str):
-        completion = "" if completion is None else str(completion)
+        try:
+            completion = "" if completion is None else str(completion)
+        except Exception:  # e.g. str() of a 5000-digit int is refused by Python
+            completion = ""
     thinking, think_end = _between(completion, THINK, END_THINK)
     answer_text, answer_end = _between(completion, ANSWER, END_ANSWER, max(think_end, 0))
     answer, script = parse_number(answer_text) if answer_text is not None else (None, None)
@@ -65,5 +94,5 @@ def verify(completion, expected: int | None = None) -> Verdict:
         and completion.count(THINK) == 1 and completion.count(END_THINK) == 1
         and completion.count(ANSWER) == 1 and completion.count(END_ANSWER) == 1
     )
-    correct = has_answer and expected is not None and answer == int(expected)
+    correct = has_answer and answer == expected_value(expected)
     return Verdict(well_formed, has_answer, answer, correct, thinking, script)

@@ -3,7 +3,8 @@
 Each function has TRL's reward-function signature: it takes the `completions` (and, as
 keyword arguments, `prompts` and every dataset column such as `answer`) and returns one float
 per completion, so the same functions plug into TRL's GRPOTrainer. None of them evaluates
-model text as code or raises, whatever the model writes.
+model text as code or raises, whatever the model writes; a caller's mistake (a column that is
+not one value per completion) raises at once, naming it.
 """
 
 from __future__ import annotations
@@ -30,9 +31,25 @@ def _int_or_none(value):
         return None
 
 
+def _one_per_completion(values, completions, name: str):
+    """`values` (a column such as `answer`) checked to hold one entry per completion: zip()
+    would otherwise silently drop the extra completions, or pair a string's characters with
+    them. None stands for a column of Nones."""
+    if values is None:
+        return [None] * len(completions)
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise TypeError(f"{name} must be a list with one entry per completion (e.g. "
+                        f"{name}=[{values!r}] * len(completions)), got {type(values).__name__} "
+                        f"{values!r:.60}")
+    if len(values) != len(completions):
+        raise ValueError(f"{name} must have one entry per completion: got {len(completions)} "
+                         f"completions but len({name}) is {len(values)}")
+    return values
+
+
 def accuracy_reward(completions, answer=None, **kwargs) -> list[float]:
     """1.0 when the answer inside <answer>...</answer> equals the ground truth, else 0.0."""
-    answers = answer if answer is not None else [None] * len(completions)
+    answers = _one_per_completion(answer, completions, "answer")
     return [float(verify(_text(c), _int_or_none(a)).correct) for c, a in zip(completions, answers)]
 
 
@@ -63,7 +80,7 @@ def consistency_reward(completions, prompts=None, **kwargs) -> list[float]:
     """Share of the thinking's digits written in the prompt's script (R1's language
     consistency reward, with digit scripts as the 'languages'). No thinking or no digits: 0.0
     when the prompt has a script (nothing consistent was written), 1.0 otherwise."""
-    prompts = prompts if prompts is not None else [""] * len(completions)
+    prompts = _one_per_completion(prompts, completions, "prompts")
     out = []
     for completion, prompt in zip(completions, prompts):
         target = digit_script(_text(prompt))
