@@ -232,19 +232,15 @@ def real_model_prompt(problem_prompt: str, tokenizer=None) -> str:
 class PolicyGRPOTrainer(GRPOTrainer):
     """Chapter 2's GRPOTrainer for any Policy: only the rollouts go through `policy.sample`."""
 
-    def __init__(self, model, tokenizer, sample_prompts, config):
+    def __init__(self, model, tokenizer, sample_prompts, config, rewards=None):
         if not callable(getattr(model, "sample", None)):
             raise TypeError(f"{type(model).__name__} has no sample(); wrap it first: "
                             "ToyPolicy(gpt) or HFPolicy(hf_model)")
-        super().__init__(model, tokenizer, sample_prompts, config)
+        super().__init__(model, tokenizer, sample_prompts, config, rewards)
 
-    def rollouts(self, prompts: list[str]):
-        tok, cfg = self.tokenizer, self.config
-        prompt_ids = [tok.encode(p, bos=True) for p in prompts for _ in range(cfg.group_size)]
-        tokens, finished = self.model.sample(prompt_ids, max_new_tokens=cfg.max_new_tokens,
-                                             temperature=cfg.temperature, eos_id=tok.eos_id,
-                                             pad_id=tok.pad_id, generator=self.generator)
-        # As in chapter 2: the end token belongs to the completion, the model must learn to stop.
-        completion_ids = [t + [tok.eos_id] if f else t for t, f in zip(tokens, finished)]
-        texts = [tok.decode(t) for t in tokens]
-        return prompt_ids, completion_ids, texts, finished
+    def sample(self, prompt_ids):
+        """The trainer's one sampling hook, drawn through the policy."""
+        cfg, tok = self.config, self.tokenizer
+        return self.model.sample(prompt_ids, max_new_tokens=cfg.max_new_tokens,
+                                 temperature=cfg.temperature, eos_id=tok.eos_id, pad_id=tok.pad_id,
+                                 generator=self.generator)

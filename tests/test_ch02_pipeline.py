@@ -52,7 +52,7 @@ def test_every_stage_saved_its_output(cli_run):
         if stage == "base":
             assert (cli_run / "ch01" / "base.pt").exists()
         elif stage == "rejection_sampling":
-            assert (cli_run / "ch02" / "r1_sft_data.json").exists()
+            assert (cli_run / "ch02" / "rejection_sampling.json").exists()
         else:
             assert (cli_run / "ch02" / f"{stage}.pt").exists()
     assert not list((cli_run / "ch02").glob("*.state.pt"))  # finished runs leave no state

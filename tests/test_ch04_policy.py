@@ -47,12 +47,18 @@ def _strip(history):
     return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
 
 
+def _digits(completions, **kw):
+    return [sum(c.isdigit() for c in t) / 10 for t in completions]
+
+
+# A reward on which random completions differ, so groups are kept and the model updates
+# (accuracy and format are 0 for every completion of an untrained model). It is passed to the
+# trainers as an argument: a student's own reward needs no monkeypatching.
+DIGITS = {"digits": _digits}
+
+
 @pytest.fixture
-def digit_reward(monkeypatch):
-    """A reward on which random completions differ, so groups are kept and the model updates
-    (accuracy and format are 0 for every completion of an untrained model)."""
-    monkeypatch.setitem(grpo.REWARD_FUNCTIONS, "digits",
-                        lambda completions, **kw: [sum(c.isdigit() for c in t) / 10 for t in completions])
+def digit_reward():
     return {"digits": 1.0}
 
 
@@ -154,7 +160,7 @@ def test_autocast_computes_in_bfloat16_and_keeps_float32_weights(hf_tok, digit_r
     torch.testing.assert_close(model(ids).float(), model.model(ids).logits, atol=0.1, rtol=0)
     cfg = GRPOConfig(group_size=2, prompts_per_step=2, max_new_tokens=8, lr=1e-2,
                      mask_truncated=False, reward_weights=digit_reward)
-    PolicyGRPOTrainer(model, hf_tok, rl_prompts, cfg).train(2, progress=False)
+    PolicyGRPOTrainer(model, hf_tok, rl_prompts, cfg, DIGITS).train(2, progress=False)
     assert {p.dtype for p in model.parameters()} == {torch.float32}
 
 
@@ -164,17 +170,17 @@ def test_grpo_trains_a_hugging_face_model_and_resumes(hf_tok, digit_reward, tmp_
                      mask_truncated=False,  # a random model rarely stops within 12 tokens
                      reward_weights={"accuracy": 1.0, "format": 0.1, **digit_reward})
     start = _params(_hf_policy())
-    straight = PolicyGRPOTrainer(_hf_policy(), hf_tok, rl_prompts, cfg)
+    straight = PolicyGRPOTrainer(_hf_policy(), hf_tok, rl_prompts, cfg, DIGITS)
     straight.train(3, progress=False)
     assert [h["step"] for h in straight.history] == [0, 1, 2]
     assert all(set(LOGGED) <= set(h) for h in straight.history)
     assert any(h["kept_fraction"] > 0 for h in straight.history)
     assert not torch.equal(_params(straight.model), start)
 
-    first = PolicyGRPOTrainer(_hf_policy(), hf_tok, rl_prompts, cfg)
+    first = PolicyGRPOTrainer(_hf_policy(), hf_tok, rl_prompts, cfg, DIGITS)
     first.train(2, progress=False)
     first.save(tmp_path / "grpo.pt")
-    resumed = PolicyGRPOTrainer(_hf_policy(seed=5), hf_tok, rl_prompts, cfg)
+    resumed = PolicyGRPOTrainer(_hf_policy(seed=5), hf_tok, rl_prompts, cfg, DIGITS)
     resumed.resume(tmp_path / "grpo.pt")
     resumed.train(1, progress=False)
     assert _strip(resumed.history) == _strip(straight.history)
@@ -184,8 +190,9 @@ def test_grpo_trains_a_hugging_face_model_and_resumes(hf_tok, digit_reward, tmp_
 def test_toy_policy_reproduces_chapter_2_exactly(digit_reward):
     cfg = GRPOConfig(group_size=4, prompts_per_step=2, max_new_tokens=10, lr=1e-2, mu=2,
                      mask_truncated=False, reward_weights=digit_reward)
-    ours = PolicyGRPOTrainer(ToyPolicy(make_model(TOK.vocab_size, block_size=64)), TOK, rl_prompts, cfg)
-    theirs = GRPOTrainer(make_model(TOK.vocab_size, block_size=64), TOK, rl_prompts, cfg)
+    ours = PolicyGRPOTrainer(ToyPolicy(make_model(TOK.vocab_size, block_size=64)), TOK, rl_prompts, cfg,
+                             DIGITS)
+    theirs = GRPOTrainer(make_model(TOK.vocab_size, block_size=64), TOK, rl_prompts, cfg, DIGITS)
     ours.train(3, progress=False)
     theirs.train(3, progress=False)
     assert all(h["kept_fraction"] > 0 for h in theirs.history)
