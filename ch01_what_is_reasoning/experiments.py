@@ -111,8 +111,7 @@ def sample_efficiency(preset: Preset, device, sizes=None, n_ops: int = 2, n_test
                 pairs = [(p.prompt(), step_by_step_completion(p, rng)) for p in pool[:n]]
             batches = PromptCompletionBatches(pairs, tokenizer, 128, completion_only=True)
             torch.manual_seed(seed)
-            n_layer, n_head, n_embd = preset.sample_efficiency_model
-            cfg = GPTConfig(tokenizer.vocab_size, 64, n_layer=n_layer, n_head=n_head, n_embd=n_embd)
+            cfg = preset.sample_efficiency_model.config(tokenizer.vocab_size, block_size=64)
             model = GPT(cfg).to(device)
             train(model, batches, steps=preset.sample_efficiency_steps, batch_size=16, lr=3e-3,
                   seed=seed, desc=f"{style}, {n} examples", progress=progress)

@@ -8,11 +8,13 @@ import pickle
 import random
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .model import ModelShape
 
 _DEVICE_PRINTED = False
 
@@ -73,9 +75,10 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Preset:
-    """One knob for model size and step counts."""
+    """One knob for model size and step counts. Change a setting with
+    `override(preset, lr=1e-3)` (ch01_what_is_reasoning.overrides) or `--set lr=1e-3`."""
 
     name: str
     n_layer: int
@@ -88,8 +91,7 @@ class Preset:
     eval_problems: int          # held-out problems per difficulty level
     sample_efficiency_sizes: tuple = (250, 1000, 4000)
     sample_efficiency_steps: int = 300
-    sample_efficiency_model: tuple = (2, 4, 64)  # n_layer, n_head, n_embd
-    extra: dict = field(default_factory=dict)
+    sample_efficiency_model: ModelShape = ModelShape(2, 4, 64)
 
 
 PRESETS = {
@@ -97,7 +99,7 @@ PRESETS = {
     "tiny": Preset("tiny", n_layer=1, n_head=2, n_embd=32, pretrain_steps=30, batch_size=8,
                    lr=3e-3, corpus_docs=2000, eval_problems=20,
                    sample_efficiency_sizes=(20, 40), sample_efficiency_steps=10,
-                   sample_efficiency_model=(1, 2, 32)),
+                   sample_efficiency_model=ModelShape(1, 2, 32)),
     # A 2-core laptop CPU: still shows every effect the chapter claims. Small batches and many
     # steps: on this world, 16 documents x 3000 steps learned far more per second than
     # 64 x 750 (same tokens), because what is slow to learn is *where to look*, and that
@@ -105,12 +107,12 @@ PRESETS = {
     "cpu": Preset("cpu", n_layer=4, n_head=4, n_embd=128, pretrain_steps=3000, batch_size=16,
                   lr=3e-3, corpus_docs=120_000, eval_problems=500,
                   sample_efficiency_sizes=(250, 1000, 4000), sample_efficiency_steps=2000,
-                  sample_efficiency_model=(2, 4, 64)),
+                  sample_efficiency_model=ModelShape(2, 4, 64)),
     # A GPU (a Colab T4 or better): a wider, deeper model trained longer.
     "gpu": Preset("gpu", n_layer=6, n_head=6, n_embd=192, pretrain_steps=8000, batch_size=64,
                   lr=2e-3, corpus_docs=600_000, eval_problems=2000,
                   sample_efficiency_sizes=(250, 1000, 4000, 16000),
-                  sample_efficiency_steps=4000, sample_efficiency_model=(4, 4, 128)),
+                  sample_efficiency_steps=4000, sample_efficiency_model=ModelShape(4, 4, 128)),
 }
 
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 
+from ch01_what_is_reasoning.overrides import override, split_overrides
 from ch01_what_is_reasoning.runtime import (
     runs_dir,
     write_json,
 )
-from ch01_what_is_reasoning.overrides import override, split_overrides
 from ch02_r1_pipeline.pipeline import open_pipeline
 
 from .budget_forcing import budget_curve
