@@ -82,8 +82,7 @@ def load_cached(path, recipe: dict, device, name: str, vocab_size: int | None = 
     try:
         model, info = load_checkpoint(path, device, vocab_size=vocab_size)
     except CheckpointError as err:
-        aside = set_aside(path)
-        return None, f"{err} (moved to {aside.name})"
+        return None, f"cannot use {path.name}: {err.reason} (moved to {set_aside(path).name})"
     reason = what_changed(info.get("recipe"), recipe)
     if reason is None:
         return model, {**info, "loaded": True}

@@ -55,7 +55,7 @@ def valid_keys(settings, prefix: str = "") -> list[str]:
     return keys
 
 
-def override(settings, changes: dict | None = None, **kwargs):
+def override(settings, changes: dict | None = None, *, _path: str = "", **kwargs):
     """A copy of the dataclass `settings` with `changes` applied (dotted keys reach inside
     nested dataclasses and dicts). Unknown keys and wrongly typed values raise OverrideError."""
     changes = {**(changes or {}), **kwargs}
@@ -66,22 +66,22 @@ def override(settings, changes: dict | None = None, **kwargs):
     for key, value in changes.items():
         head, _, rest = key.partition(".")
         if head not in names:
-            raise OverrideError(f"unknown setting {key!r} for {type(settings).__name__}; valid keys: "
-                                f"{', '.join(valid_keys(settings))}")
+            raise OverrideError(f"unknown setting {_path + key!r} for {type(settings).__name__}; "
+                                f"valid keys: {', '.join(valid_keys(settings, _path))}")
         if rest:
             nested.setdefault(head, {})[rest] = value
         else:
-            direct[head] = coerce(getattr(settings, head), value, key)
+            direct[head] = coerce(getattr(settings, head), value, _path + key)
     for head, sub in nested.items():
         current = direct.get(head, getattr(settings, head))
         if dataclasses.is_dataclass(current):
-            direct[head] = override(current, sub)
+            direct[head] = override(current, sub, _path=f"{_path}{head}.")
         elif isinstance(current, dict):
-            direct[head] = {**current, **{k: coerce(current.get(k, 0.0), v, f"{head}.{k}")
+            direct[head] = {**current, **{k: coerce(current.get(k, 0.0), v, f"{_path}{head}.{k}")
                                           for k, v in sub.items()}}
         else:
-            raise OverrideError(f"{head!r} is a {type(current).__name__}, it has no keys to set "
-                                f"(got {head}.{next(iter(sub))})")
+            raise OverrideError(f"{_path + head!r} is a {type(current).__name__}, it has no keys "
+                                f"to set (got {_path}{head}.{next(iter(sub))})")
     return dataclasses.replace(settings, **direct)
 
 
@@ -90,11 +90,12 @@ def coerce(current, value, key: str):
     kind = type(current)
     if dataclasses.is_dataclass(current):
         if isinstance(value, dict):
-            return override(current, value)
+            return override(current, value, _path=f"{key}.")
         if isinstance(value, kind):
             return value
         if isinstance(value, (tuple, list)) and len(value) == len(dataclasses.fields(current)):
-            return override(current, dict(zip((f.name for f in dataclasses.fields(current)), value)))
+            return override(current, dict(zip((f.name for f in dataclasses.fields(current)), value)),
+                            _path=f"{key}.")
     elif kind is bool:
         if isinstance(value, bool):
             return value

@@ -172,13 +172,17 @@ def save_checkpoint(path: str | Path, model, extra: dict | None = None) -> None:
 
 class CheckpointError(Exception):
     """A checkpoint or state file exists but cannot be used (damaged, truncated, empty, not
-    one of ours, or made with another tokenizer)."""
+    one of ours, or made with another tokenizer). `path` and `reason` say which and why."""
+
+    def __init__(self, message: str, path: Path | None = None, reason: str = ""):
+        super().__init__(message)
+        self.path, self.reason = path, reason
 
 
 def _unreadable(path: Path, reason: str) -> CheckpointError:
     return CheckpointError(
         f"cannot use {path}: {reason}. Delete it or move it aside and rerun; the chapter "
-        f"retrains it.")
+        f"retrains it.", path, reason)
 
 
 def _first_line(error: Exception) -> str:

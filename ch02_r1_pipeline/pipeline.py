@@ -351,7 +351,8 @@ def run_grpo(pipeline: Pipeline, stage: Stage):
                 trainer.load_state_dict(state["trainer"])
                 points = state["curve"]
         except CheckpointError as err:
-            print(f"{name}: not resuming — {err} (moved to {set_aside(state_path).name})")
+            print(f"{name}: not resuming — cannot use {state_path.name}: {err.reason} "
+                  f"(moved to {set_aside(state_path).name})")
     every = pipeline.settings.curve_every
 
     def measure():
