@@ -5,7 +5,6 @@ import torch
 from ch01_what_is_reasoning.arithmetic import random_problem
 from ch01_what_is_reasoning.model import GPT, GPTConfig
 from ch01_what_is_reasoning.tokenizer import CharTokenizer
-from ch02_r1_pipeline import grpo
 from ch02_r1_pipeline.grpo import GRPOConfig, GRPOTrainer, completion_logprobs, score
 
 TOK = CharTokenizer()
@@ -132,3 +131,69 @@ def test_a_run_resumed_from_its_checkpoint_continues_identically(tmp_path):
     assert strip(resumed.history) == strip(straight.history)
     assert torch.equal(_params(resumed.model), _params(straight.model))
     assert not (tmp_path / "grpo.pt.tmp").exists()
+
+
+def test_log_probs_entropy_and_kl_are_those_of_the_sampling_temperature():
+    """At T != 1 the rollouts come from softmax(logits / T): the ratio, the KL and the entropy
+    must be scored under that distribution, checked here against an independent computation."""
+    model, T = _model(), 0.7
+    prompt, completion = TOK.encode("3+4?", bos=True), TOK.encode("<think>3+4 = 7")
+    ours, mask, entropy = completion_logprobs(model, [prompt], [completion], TOK.pad_id,
+                                              with_entropy=True, temperature=T)
+    with torch.no_grad():
+        logits = model(torch.tensor([prompt + completion]))[0, len(prompt) - 1:-1].double() / T
+    probs = torch.softmax(logits, -1)
+    expected = torch.log(probs[torch.arange(len(completion)), torch.tensor(completion)])
+    torch.testing.assert_close(ours[0].double(), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(entropy[0].double(), -(probs * probs.log()).sum(-1), rtol=1e-5, atol=1e-5)
+    plain, _, _ = completion_logprobs(model, [prompt], [completion], TOK.pad_id)
+    assert not torch.allclose(plain, ours)          # T = 1 would be another distribution
+
+
+def test_the_trainer_scores_at_its_own_temperature(monkeypatch):
+    from ch02_r1_pipeline import grpo as grpo_module
+
+    seen = []
+    real = grpo_module.completion_logprobs
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("temperature"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(grpo_module, "completion_logprobs", spy)
+    trainer = GRPOTrainer(_model(), TOK, _prompts, GRPOConfig(
+        prompts_per_step=2, group_size=4, reward_weights={"format": 1.0}, temperature=0.6,
+        mu=2, beta=0.04))
+    trainer.rollouts = _fake_rollouts(finished=True)
+    trainer.train_step()
+    assert seen and set(seen) == {0.6}   # old log-probs, reference and every update pass
+
+
+def test_a_students_reward_plugs_in_by_name():
+    def shorter_is_better(completions, **kw):
+        return [-len(c) / 100 for c in completions]
+
+    trainer = GRPOTrainer(_model(), TOK, _prompts, GRPOConfig(
+        prompts_per_step=2, group_size=4, max_new_tokens=8, mask_truncated=False,
+        reward_weights={"shorter": 1.0}), rewards={"shorter": shorter_is_better})
+    stats = trainer.train_step()
+    assert stats["kept_fraction"] > 0 and "accuracy" in stats   # the rule rewards are still logged
+    try:
+        GRPOTrainer(_model(), TOK, _prompts, GRPOConfig(reward_weights={"shorter": 1.0}))
+    except ValueError as err:
+        assert "no reward function named ['shorter']" in str(err) and "rewards=" in str(err)
+    else:
+        raise AssertionError("an unknown reward name was accepted")
+
+
+def test_a_reward_must_return_one_value_per_completion():
+    def broken(completions, **kw):
+        return [1.0]
+
+    try:
+        score(["a", "b"], ["3+4?"] * 2, [7, 7], {"broken": 1.0},
+              {"broken": broken, "accuracy": broken, "format": broken, "consistency": broken})
+    except ValueError as err:
+        assert "returned 1 values for 2 completions" in str(err)
+    else:
+        raise AssertionError("a reward with too few values was accepted")
