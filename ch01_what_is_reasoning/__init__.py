@@ -2,5 +2,6 @@
 
 Everything later chapters build on lives here: the arithmetic world (arithmetic.py,
 corpus.py), the tokenizer, the GPT (model.py), sampling, training, the verifier, device /
-seed / preset / checkpoint handling (runtime.py), and the chapter's experiments.
+seed / preset / checkpoint handling (runtime.py), typed overrides (overrides.py), caches
+that know what made them (cache.py), and the chapter's experiments.
 """
