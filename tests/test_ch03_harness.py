@@ -1,14 +1,13 @@
 """Chapter 3's cost accounting and comparison harness, on the tiny chapter 2 pipeline.
 
 One tiny pipeline is trained (seconds) into a temporary folder and shared by the module; the
-hand-made checks use fake prompts, fake tokenizers and hand-made sample pools whose answers
-and token counts are known.
+hand-made checks use hand-made spending records, a recording GRPO trainer and hand-made sample
+pools whose answers and token counts are known.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import random
 from dataclasses import dataclass
 
@@ -17,31 +16,41 @@ import torch
 
 from ch01_what_is_reasoning.arithmetic import ANSWER, END_ANSWER, END_THINK, THINK
 from ch01_what_is_reasoning.runtime import get_preset
+from ch01_what_is_reasoning.training import spent
 from ch01_what_is_reasoning.verifier import verify
+from ch02_r1_pipeline import pipeline as pipeline_module
 from ch02_r1_pipeline.grpo import GRPOConfig, GRPOTrainer
-from ch02_r1_pipeline.pipeline import STAGES, Pipeline
-from ch02_r1_pipeline.tasks import held_out_problems, rl_prompts
+from ch02_r1_pipeline.pipeline import STAGES, Pipeline, Stage, run_sft
+from ch02_r1_pipeline.sft import SFTConfig
+from ch02_r1_pipeline.tasks import held_out_problems, random_train_problem, rl_prompts
 from ch03_four_methods import harness as harness_module
 from ch03_four_methods.harness import Entry, Harness, compare
 from ch03_four_methods.scaling import SamplePool
-from ch03_four_methods.training_costs import (
-    DEPENDS_ON,
-    ancestors,
-    grpo_flops,
-    rejection_sampling_flops,
-    training_costs,
-)
+from ch03_four_methods.training_costs import ancestors, spent_flops, spent_tokens, training_costs
 
 POOL = 4
 ROW_KEYS = {"method", "model", "strategy", "accuracy", "train_flops", "inference_flops_per_problem"}
+SPENT_KEYS = {"params", "prompt_tokens", "generated_tokens", "trained_tokens", "scored_tokens"}
+GRPO_STAGES = ("r1_zero", "r1_zero_consistency", "r1_reasoning_rl", "r1", "student_rl")
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    p = Pipeline(get_preset("tiny"), torch.device("cpu"), tmp_path_factory.mktemp("runs"),
-                 progress=False)
+def runs_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def pipeline(runs_root):
+    p = Pipeline(get_preset("tiny"), torch.device("cpu"), runs_root, progress=False)
     p.run_all()
     return p
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    """The tiny recipe as a pipeline that has run nothing: the graph alone."""
+    return Pipeline(get_preset("tiny"), torch.device("cpu"), tmp_path_factory.mktemp("untrained"),
+                    progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -66,24 +75,42 @@ def _prompt_tokens(tokenizer, problems) -> list[int]:
 
 
 # ------------------------------------------------------------ training_costs: the graph
-def test_ancestors_follow_the_r1_recipe():
-    assert ancestors("base") == set() and ancestors("student_base") == set()
-    assert ancestors("r1") == {"base", "cold_start", "r1_reasoning_rl", "rejection_sampling",
-                               "r1_sft"}
-    assert ancestors("distill") == {"student_base", "rejection_sampling", "r1_reasoning_rl",
-                                    "cold_start", "base"}
-    assert "r1" not in ancestors("distill") and "r1_sft" not in ancestors("distill")
-    assert ancestors("student_rl") == {"student_base"}
-    assert ancestors("r1_zero") == {"base"}
+def test_ancestors_follow_the_r1_recipe(table):
+    assert ancestors(table, "base") == set() and ancestors(table, "student_base") == set()
+    assert ancestors(table, "r1") == {"base", "cold_start", "r1_reasoning_rl", "rejection_sampling",
+                                      "r1_sft"}
+    assert ancestors(table, "distill") == {"student_base", "rejection_sampling", "r1_reasoning_rl",
+                                           "cold_start", "base"}
+    assert "r1" not in ancestors(table, "distill") and "r1_sft" not in ancestors(table, "distill")
+    assert ancestors(table, "student_rl") == {"student_base"}
+    assert ancestors(table, "r1_zero") == {"base"}
+    with pytest.raises(ValueError, match="unknown stage 'r2'"):
+        ancestors(table, "r2")
 
 
-def test_every_pipeline_stage_has_a_cost_rule():
-    assert set(DEPENDS_ON) == set(STAGES)
-    for stage, parents in DEPENDS_ON.items():
-        assert set(parents) <= set(STAGES), stage
+def test_every_stage_depends_only_on_stages_of_the_table(table):
+    assert tuple(table.stages) == STAGES          # the tiny table has the cpu table's stages
+    for name, stage in table.stages.items():
+        assert stage.name == name
+        assert set(stage.inputs) <= set(table.stages), name
+        assert name not in ancestors(table, name), name   # no cycles
 
 
 # ------------------------------------------------------------ training_costs on the pipeline
+def test_every_stage_records_what_it_spent(pipeline):
+    for name in pipeline.stages:
+        record = pipeline.run(name)["spent"]
+        assert set(record) == SPENT_KEYS, name
+        assert record["params"] > 0 and all(record[k] >= 0 for k in SPENT_KEYS), (name, record)
+        assert spent_tokens(record) > 0, name
+
+
+def test_own_cost_is_what_the_stage_recorded(pipeline, costs):
+    assert set(costs) == set(pipeline.stages)
+    for name in pipeline.stages:
+        assert costs[name]["own"] == spent_flops(pipeline.run(name)["spent"]), name
+
+
 def test_totals_are_own_plus_each_ancestor_once(costs):
     own = {s: c["own"] for s, c in costs.items()}
     assert set(costs) == set(STAGES)
@@ -101,6 +128,12 @@ def test_totals_are_own_plus_each_ancestor_once(costs):
     assert costs["distill"]["total"] > costs["student_rl"]["total"]
 
 
+def test_totals_follow_the_table(pipeline, costs):
+    for name in pipeline.stages:
+        expected = costs[name]["own"] + sum(costs[a]["own"] for a in ancestors(pipeline, name))
+        assert costs[name]["total"] == pytest.approx(expected, rel=1e-12), name
+
+
 def test_training_costs_can_be_restricted_to_some_stages(pipeline, costs):
     some = training_costs(pipeline, stages=("r1", "base"))
     assert set(some) == {"r1", "base"}
@@ -110,128 +143,232 @@ def test_training_costs_can_be_restricted_to_some_stages(pipeline, costs):
 def test_pretraining_and_sft_cost_six_n_per_token(pipeline, costs):
     for stage in ("base", "student_base", "cold_start", "r1_sft", "distill"):
         n = pipeline.model(stage).num_params()
-        tokens = pipeline.run(stage)["tokens"]
+        info = pipeline.run(stage)
+        tokens = info["tokens"]
         assert tokens > 0
+        assert info["spent"] == spent(n, trained_tokens=tokens), stage
         assert costs[stage]["own"] == 6 * n * tokens, stage
     assert pipeline.model("student_base").num_params() < pipeline.model("base").num_params()
 
 
 def test_grpo_stages_are_costed_from_their_own_log(pipeline, costs):
-    for stage in ("r1_zero", "r1_zero_consistency", "r1_reasoning_rl", "r1", "student_rl"):
+    for stage in GRPO_STAGES:
         info = pipeline.run(stage)
         n = pipeline.model(stage).num_params()
-        assert costs[stage]["own"] == pytest.approx(grpo_flops(n, info, pipeline.tokenizer)), stage
+        cfg, history = info["config"], info["history"]
+        assert len(history) == cfg["steps"] > 0, stage
+        summed = {k: sum(h[k] for h in history) for k in SPENT_KEYS - {"params"}}
+        assert info["spent"] == {"params": n, **summed}, stage
+        # chapter 2's settings: mu = 1, beta = 0, so no pass beyond generation and one update
+        assert cfg["mu"] == 1 and cfg["beta"] == 0 and summed["scored_tokens"] == 0
+        assert costs[stage]["own"] == 2 * n * (summed["prompt_tokens"] + summed["generated_tokens"]) \
+            + 6 * n * summed["trained_tokens"], stage
         # at least the generation of every rollout's completion at 2N per token
-        cfg = info["config"]
-        generated = sum(h["mean_response_tokens"] for h in info["history"]) \
-            * cfg["prompts_per_step"] * cfg["group_size"]
+        rollouts = cfg["prompts_per_step"] * cfg["group_size"]
+        generated = sum(h["mean_response_tokens"] for h in history) * rollouts
+        assert summed["generated_tokens"] == pytest.approx(generated)
         assert costs[stage]["own"] > 2 * n * generated
 
 
 def test_rejection_sampling_is_charged_to_the_teacher(pipeline, costs):
-    teacher = pipeline.model("r1_reasoning_rl").num_params()
-    info, teacher_info = pipeline.run("rejection_sampling"), pipeline.run("r1_reasoning_rl")
-    assert costs["rejection_sampling"]["own"] == pytest.approx(
-        rejection_sampling_flops(teacher, info, teacher_info, pipeline.tokenizer))
-    doubled = rejection_sampling_flops(teacher, {**info, "sampled": 2 * info["sampled"]},
-                                       teacher_info, pipeline.tokenizer)
-    assert doubled == pytest.approx(2 * costs["rejection_sampling"]["own"])
-    length = teacher_info["eval"]["mean_response_tokens"]
-    longer = {**teacher_info, "eval": {**teacher_info["eval"], "mean_response_tokens": length + 10}}
-    extra = rejection_sampling_flops(teacher, info, longer, pipeline.tokenizer) \
-        - costs["rejection_sampling"]["own"]
-    assert extra == pytest.approx(2 * teacher * info["sampled"] * 10)
+    stage = pipeline.stage("rejection_sampling")
+    teacher = stage.inputs[0]
+    assert teacher == "r1_reasoning_rl"
+    n = pipeline.model(teacher).num_params()
+    info = pipeline.run("rejection_sampling")
+    record = info["spent"]
+    assert info["teacher"] == teacher and record["params"] == n
+    assert n != pipeline.model("student_base").num_params()
+    # the teacher only generates: 2N per prompt and generated token, nothing trained
+    assert record["trained_tokens"] == record["scored_tokens"] == 0
+    assert costs["rejection_sampling"]["own"] == 2 * n * (record["prompt_tokens"]
+                                                         + record["generated_tokens"])
+    # every one of the k samples of every problem reads its prompt (an independent count)
+    cfg = stage.settings
+    rng = random.Random("rejection-sampling")
+    prompts = [random_train_problem(rng).prompt() for _ in range(cfg.prompts)]
+    assert info["sampled"] == cfg.k * cfg.prompts
+    assert record["prompt_tokens"] == cfg.k * sum(len(pipeline.tokenizer.encode(p, bos=True))
+                                                  for p in prompts)
+    # at least one token (the end) per sample, at most the context
+    block = pipeline.model(teacher).config.block_size
+    assert info["sampled"] <= record["generated_tokens"] <= info["sampled"] * block
 
 
-# ------------------------------------------------------------ grpo_flops by hand
-class LengthTokenizer:
-    """encode(text, bos=True) -> one token per character plus the BOS."""
+# ------------------------------------------------------------ a new kind of stage
+def test_a_new_stage_kind_is_costed_with_no_change_to_chapter_3(pipeline, costs, runs_root,
+                                                                  monkeypatch):
+    def run_my_kind(p, stage):
+        model, info = run_sft(p, stage)
+        return model, {**info, "spent": spent(model.num_params(), trained_tokens=123)}
 
-    def encode(self, text, bos=False):
-        return [0] * (len(text) + bos)
+    monkeypatch.setitem(pipeline_module.KINDS, "my_kind", run_my_kind)
+    p = Pipeline(get_preset("tiny"), torch.device("cpu"), runs_root, progress=False)
+    # examples > 0: cold-start traces (with one input, run_sft has no data stage to read)
+    p.stages["my_sft"] = Stage("my_sft", "my_kind", ("r1",), SFTConfig(steps=2, examples=4,
+                                                                       batch_size=2))
+    new = training_costs(p)
+    assert set(new) == set(costs) | {"my_sft"}
+    for name in costs:   # the old stages, loaded from the folder: the same bill
+        assert new[name] == pytest.approx(costs[name]), name
+    n = p.model("my_sft").num_params()
+    assert n == pipeline.model("r1").num_params()
+    assert new["my_sft"]["own"] == 6 * n * 123
+    assert new["my_sft"]["total"] == pytest.approx(new["my_sft"]["own"] + costs["r1"]["total"],
+                                                   rel=1e-12)
+    assert ancestors(p, "my_sft") == {"r1"} | ancestors(pipeline, "r1")
+    assert "my_sft" not in pipeline.stages   # the shared pipeline's table is untouched
 
 
-def fixed_prompts(rng, n):
-    return [("abcd", 1), ("ab", 2)][:n]   # 5 and 3 tokens with BOS: mean 4
-
-
-def _info(steps, mu=1, beta=0.0, seed=0, prompts_per_step=2, group_size=3):
-    return {"config": {"seed": seed, "prompts_per_step": prompts_per_step,
-                       "group_size": group_size, "mu": mu, "beta": beta},
-            "history": [{"mean_response_tokens": r, "kept_fraction": k} for r, k in steps]}
-
-
-def test_grpo_flops_by_hand():
+# ------------------------------------------------------------ spent_flops by hand
+def test_spent_flops_is_two_n_per_forward_token_and_six_n_per_trained_token():
     n = 1000
-    # 6 rollouts x (4 prompt + 10 completion) = 84 tokens: generated at 2N, half kept at 6N
-    got = grpo_flops(n, _info([(10, 0.5)]), LengthTokenizer(), fixed_prompts)
-    assert got == pytest.approx(2 * n * 84 + 6 * n * 42)
-    two_steps = grpo_flops(n, _info([(10, 0.5), (10, 0.5)]), LengthTokenizer(), fixed_prompts)
-    assert two_steps == pytest.approx(2 * got)
+    assert spent_flops(spent(n)) == 0
+    for key in ("prompt_tokens", "generated_tokens", "scored_tokens"):
+        assert spent_flops(spent(n, **{key: 1})) == 2 * n, key
+        assert spent_flops(spent(n, **{key: 7})) == 7 * 2 * n, key
+    assert spent_flops(spent(n, trained_tokens=1)) == 6 * n
+    assert spent_flops(spent(2 * n, trained_tokens=1)) == 12 * n   # linear in the model size
+    # 6 rollouts x (4 prompt + 10 completion) = 84 tokens generated, half of them trained on
+    step = spent(n, prompt_tokens=24, generated_tokens=60, trained_tokens=42)
+    assert spent_flops(step) == pytest.approx(2 * n * 84 + 6 * n * 42)
+    two_steps = spent(n, prompt_tokens=48, generated_tokens=120, trained_tokens=84)
+    assert spent_flops(two_steps) == pytest.approx(2 * spent_flops(step))
 
 
-def test_grpo_flops_grows_with_kept_fraction_and_response_length():
-    tok, n = LengthTokenizer(), 1000
-    base = grpo_flops(n, _info([(10, 0.5)]), tok, fixed_prompts)
-    assert grpo_flops(n, _info([(10, 1.0)]), tok, fixed_prompts) > base
-    assert grpo_flops(n, _info([(10, 0.0)]), tok, fixed_prompts) < base
-    assert grpo_flops(n, _info([(20, 0.5)]), tok, fixed_prompts) > base
-    # nothing kept: generation only
-    assert grpo_flops(n, _info([(10, 0.0)]), tok, fixed_prompts) == pytest.approx(2 * n * 84)
+def test_spent_flops_grows_with_trained_and_generated_tokens():
+    n = 1000
+    half = spent_flops(spent(n, prompt_tokens=24, generated_tokens=60, trained_tokens=42))
+    assert spent_flops(spent(n, prompt_tokens=24, generated_tokens=60, trained_tokens=84)) > half
+    assert spent_flops(spent(n, prompt_tokens=24, generated_tokens=60, trained_tokens=21)) < half
+    assert spent_flops(spent(n, prompt_tokens=24, generated_tokens=120, trained_tokens=42)) > half
+    # nothing trained on: generation only
+    assert spent_flops(spent(n, prompt_tokens=24, generated_tokens=60)) == pytest.approx(2 * n * 84)
 
 
-def test_grpo_flops_counts_extra_passes_for_mu_and_beta():
-    tok, n, kept_tokens = LengthTokenizer(), 1000, 42
-    generation = 2 * n * 84
-    mu1 = grpo_flops(n, _info([(10, 0.5)]), tok, fixed_prompts)
-    mu2 = grpo_flops(n, _info([(10, 0.5)], mu=2), tok, fixed_prompts)
-    kl = grpo_flops(n, _info([(10, 0.5)], beta=0.04), tok, fixed_prompts)
-    both = grpo_flops(n, _info([(10, 0.5)], mu=2, beta=0.04), tok, fixed_prompts)
-    assert mu1 - generation == pytest.approx(6 * n * kept_tokens)
+def test_spent_flops_counts_the_extra_passes_grpo_records_for_mu_and_beta():
+    n, kept, generation = 1000, 42, 2 * 1000 * 84
+
+    def grpo(mu, beta):   # what GRPOTrainer records for one step with `kept` tokens kept
+        return spent(n, prompt_tokens=24, generated_tokens=60, trained_tokens=kept * mu,
+                     scored_tokens=kept * ((mu > 1) + (beta != 0)))
+
+    assert spent_flops(grpo(1, 0.0)) - generation == pytest.approx(6 * n * kept)
     # mu=2: two forward+backward passes plus one forward for the old log-probs
-    assert mu2 - generation == pytest.approx((12 + 2) * n * kept_tokens)
+    assert spent_flops(grpo(2, 0.0)) - generation == pytest.approx((12 + 2) * n * kept)
     # beta != 0: one forward of the reference model
-    assert kl - generation == pytest.approx((6 + 2) * n * kept_tokens)
-    assert both - generation == pytest.approx((12 + 2 + 2) * n * kept_tokens)
+    assert spent_flops(grpo(1, 0.04)) - generation == pytest.approx((6 + 2) * n * kept)
+    assert spent_flops(grpo(2, 0.04)) - generation == pytest.approx((12 + 2 + 2) * n * kept)
 
 
-def test_grpo_flops_replays_the_seeded_prompt_stream():
-    def random_lengths(rng, n):
-        return [("x" * rng.randint(1, 60), 0) for _ in range(n)]
-
-    tok, n = LengthTokenizer(), 1000
-    steps = [(10, 0.5), (7, 1.0), (3, 0.0)]
-
-    def by_hand(seed):
-        rng, total = random.Random(seed), 0.0
-        for response, kept in steps:
-            lengths = [len(p) + 1 for p, _ in random_lengths(rng, 2)]
-            tokens = 6 * (sum(lengths) / 2 + response)
-            total += 2 * n * tokens + 6 * n * tokens * kept
-        return total
-
-    for seed in (0, 1):
-        assert grpo_flops(n, _info(steps, seed=seed), tok, random_lengths) == pytest.approx(by_hand(seed))
-    assert by_hand(0) != pytest.approx(by_hand(1))
+def test_spent_tokens_counts_each_processed_token_once():
+    record = spent(1000, prompt_tokens=3, generated_tokens=5, trained_tokens=7, scored_tokens=11)
+    assert spent_tokens(record) == 3 + 5 + 7   # scoring re-reads tokens already counted
 
 
-def test_grpo_flops_sees_the_prompts_the_trainer_saw(pipeline):
-    drawn, replayed = [], []
+# ------------------------------------------------------------ what GRPOTrainer records
+class RecordingTrainer(GRPOTrainer):
+    """GRPO as it is, recording what its sampling hook returned each step."""
 
-    def recording(into):
-        def sample(rng, n):
-            batch = rl_prompts(rng, n)
-            into.append(batch)
-            return batch
-        return sample
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.samples = []
 
-    cfg = GRPOConfig(steps=3, prompts_per_step=2, group_size=2, max_new_tokens=6, seed=11)
-    trainer = GRPOTrainer(copy.deepcopy(pipeline.model("base")).train(), pipeline.tokenizer,
-                          recording(drawn), cfg)
+    def sample(self, prompt_ids):
+        tokens, finished = super().sample(prompt_ids)
+        self.samples.append((tokens, finished))
+        return tokens, finished
+
+
+def _recorded_grpo_run(base, tokenizer, **settings):
+    """Two GRPO steps with a length reward (it differs within most groups, so rows are kept and
+    trained on); returns the trainer, the prompts it drew and the rewards it got, per step."""
+    drawn, rewards = [], []
+
+    def sample_prompts(rng, n):
+        batch = rl_prompts(rng, n)
+        drawn.append([p for p, _ in batch])
+        return batch
+
+    def length(completions, **kwargs):
+        rewards.append([float(len(c)) for c in completions])
+        return rewards[-1]
+
+    cfg = GRPOConfig(steps=2, prompts_per_step=3, group_size=3, max_new_tokens=24, seed=5,
+                     reward_weights={"length": 1.0}, **settings)
+    trainer = RecordingTrainer(copy.deepcopy(base).train(), tokenizer, sample_prompts, cfg,
+                               rewards={"length": length})
     trainer.train(progress=False)
-    info = {"config": dataclasses.asdict(cfg), "history": trainer.history}
-    assert grpo_flops(100, info, pipeline.tokenizer, recording(replayed)) > 0
-    assert replayed == drawn and len(drawn) == 3
+    return trainer, drawn, rewards
+
+
+def _count_by_hand(trainer, drawn, rewards, tokenizer):
+    """Per step: prompt, generated and kept (prompt + completion) tokens, counted from what the
+    trainer was given and sampled, not from its log."""
+    cfg, steps = trainer.config, []
+    for prompts, (tokens, finished), reward in zip(drawn, trainer.samples, rewards):
+        prompt_lengths = [len(tokenizer.encode(p, bos=True)) for p in prompts for _ in range(cfg.group_size)]
+        completion_lengths = [len(t) + f for t, f in zip(tokens, finished)]   # + the end token
+        kept = 0
+        for i, (p, c, f) in enumerate(zip(prompt_lengths, completion_lengths, finished)):
+            group = reward[i - i % cfg.group_size:][:cfg.group_size]
+            if max(group) > min(group) and f:   # a mixed group, and not cut by max_new_tokens
+                kept += p + c
+        steps.append({"prompt_tokens": sum(prompt_lengths), "generated_tokens": sum(completion_lengths),
+                      "kept_tokens": kept, "rows": len(prompt_lengths)})
+    return steps
+
+
+@pytest.fixture(scope="module")
+def grpo_runs(pipeline):
+    base, tok = pipeline.model("base"), pipeline.tokenizer
+    return {name: _recorded_grpo_run(base, tok, **settings) for name, settings in
+            (("plain", {}), ("mu2", {"mu": 2}), ("kl", {"beta": 0.04}))}
+
+
+def test_grpo_records_the_tokens_it_processed(pipeline, grpo_runs):
+    tok = pipeline.tokenizer
+    trainer, drawn, rewards = grpo_runs["plain"]
+    assert len(drawn) == len(trainer.samples) == len(rewards) == len(trainer.history) == 2
+    by_hand = _count_by_hand(trainer, drawn, rewards, tok)
+    for step, (h, count) in enumerate(zip(trainer.history, by_hand)):
+        assert h["prompt_tokens"] == count["prompt_tokens"], step      # the prompts it drew
+        assert h["generated_tokens"] == count["generated_tokens"], step
+        assert h["generated_tokens"] == pytest.approx(h["mean_response_tokens"] * count["rows"])
+        assert h["trained_tokens"] == count["kept_tokens"], step      # mu = 1: one pass
+        assert h["scored_tokens"] == 0, step                          # mu = 1, beta = 0
+    # the run trained on some rows and dropped others (truncated, or in a group of equal rewards)
+    assert sum(c["kept_tokens"] for c in by_hand) > 0
+    assert sum(c["kept_tokens"] for c in by_hand) < sum(c["prompt_tokens"] + c["generated_tokens"]
+                                                         for c in by_hand)
+    keys = ("prompt_tokens", "generated_tokens", "trained_tokens", "scored_tokens")
+    assert trainer.spent() == {"params": pipeline.model("base").num_params(),
+                               **{k: sum(h[k] for h in trainer.history) for k in keys}}
+
+
+def test_grpo_records_extra_passes_for_mu_and_beta(pipeline, grpo_runs):
+    tok = pipeline.tokenizer
+    plain = grpo_runs["plain"][0].history
+    for name, mu, extra in (("mu2", 2, 1), ("kl", 1, 1)):
+        trainer, drawn, rewards = grpo_runs[name]
+        for step, (h, count) in enumerate(zip(trainer.history, _count_by_hand(trainer, drawn, rewards, tok))):
+            assert h["prompt_tokens"] == count["prompt_tokens"], (name, step)
+            assert h["generated_tokens"] == count["generated_tokens"], (name, step)
+            assert h["trained_tokens"] == mu * count["kept_tokens"], (name, step)
+            # the old log-probs (mu > 1) or the reference model (beta != 0): one forward each
+            assert h["scored_tokens"] == extra * count["kept_tokens"], (name, step)
+        # the first step samples from the same start model with the same seed as the plain
+        # run: the same rollouts, so mu = 2 doubles the trained tokens and beta adds scoring
+        first = trainer.history[0]
+        assert first["prompt_tokens"] == plain[0]["prompt_tokens"]
+        assert first["generated_tokens"] == plain[0]["generated_tokens"]
+        assert plain[0]["trained_tokens"] > 0
+        assert first["trained_tokens"] == mu * plain[0]["trained_tokens"], name
+        assert first["scored_tokens"] == plain[0]["trained_tokens"], name
+    both, drawn, rewards = _recorded_grpo_run(pipeline.model("base"), tok, mu=2, beta=0.04)
+    count = _count_by_hand(both, drawn, rewards, tok)[0]
+    assert both.history[0]["trained_tokens"] == 2 * count["kept_tokens"] == 2 * plain[0]["trained_tokens"]
+    assert both.history[0]["scored_tokens"] == 2 * count["kept_tokens"]   # old log-probs + reference
 
 
 # ------------------------------------------------------------ harness: errors and plumbing

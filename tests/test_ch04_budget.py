@@ -25,13 +25,15 @@ from ch01_what_is_reasoning.arithmetic import (
     random_problem,
     to_script,
 )
+from ch01_what_is_reasoning.model import ModelShape
 from ch01_what_is_reasoning.runtime import get_preset, load_checkpoint
 from ch01_what_is_reasoning.sampling import Generation
 from ch01_what_is_reasoning.verifier import verify
-from ch02_r1_pipeline.grpo import GRPOTrainer
+from ch02_r1_pipeline.grpo import GRPOConfig, GRPOTrainer
 from ch02_r1_pipeline.pipeline import SETTINGS as CH02_SETTINGS
 from ch02_r1_pipeline.pipeline import STAGES, Pipeline
 from ch02_r1_pipeline.tasks import RL_OPS, held_out_problems
+from ch03_four_methods.training_costs import spent_flops, spent_tokens
 from ch04_budget import costs, journey, rl_sweep
 from ch04_budget.__main__ import main
 from ch04_budget.chapter import SETTINGS, course_costs, run_chapter, summary_table
@@ -48,6 +50,11 @@ ONE_GPU_HOUR = 989e12 * 0.40 * 3600      # FLOPs an H100 at 40% of its bf16 peak
 def _answer_of(prompt: str) -> int:
     """The value of a prompt ('(3+4)*2?' in either script), computed without the course's code."""
     return safe_eval(to_script(prompt.removesuffix("?"), "latin"))
+
+
+def _shape(shape: ModelShape) -> list[int]:
+    """A ModelShape as results.json writes it: [n_layer, n_head, n_embd]."""
+    return [shape.n_layer, shape.n_head, shape.n_embd]
 
 
 def _params(model):
@@ -110,10 +117,10 @@ def test_rl_size_sweep_spans_chapter_2_and_chapter_4_sizes(cli_run, results):
     assert len(sweep) == 2 + len(TINY.sweep_shapes)
     by_source = {p["source"]: p for p in sweep}
     preset = get_preset("tiny")
-    assert by_source["chapter 2 (student_rl)"]["shape"] == list(CH02_SETTINGS["tiny"].student)
+    assert by_source["chapter 2 (student_rl)"]["shape"] == _shape(CH02_SETTINGS["tiny"].student)
     assert by_source["chapter 2 (r1_zero)"]["shape"] == [preset.n_layer, preset.n_head, preset.n_embd]
     ours = [p for p in sweep if p["source"] == "chapter 4"]
-    assert [p["shape"] for p in ours] == [list(s) for s in TINY.sweep_shapes]
+    assert [p["shape"] for p in ours] == [_shape(s) for s in TINY.sweep_shapes]
     for p in sweep:
         assert 0.0 <= p["accuracy_before"] <= 1.0 and 0.0 <= p["accuracy_after"] <= 1.0, p
         assert p["rl_flops"] > 0 and p["pretrain_flops"] > 0, p
@@ -129,17 +136,17 @@ def test_rl_size_sweep_spans_chapter_2_and_chapter_4_sizes(cli_run, results):
 def test_the_bill_has_every_run(results):
     rows = results["costs"]
     names = [r["run"] for r in rows]
-    assert names[:len(STAGES)] == ["ch01 base"] + [f"ch02 {s}" for s in STAGES
-                                                    if s not in ("base", "rejection_sampling")] \
-        + ["ch02 rejection_sampling"]
+    # one row per stage of chapter 2's table, in the table's order (base is chapter 1's)
+    assert names[:len(STAGES)] == ["ch01 base"] + [f"ch02 {s}" for s in STAGES if s != "base"]
     for r in rows[:len(STAGES)]:
         assert r["tokens"] > 0 and r["flops"] > 0, r
     assert not any(n.startswith("ch03") for n in names)   # chapter 3 was not run in this folder
     ch04 = set(names[len(STAGES):])
     assert {f"ch04 distill on {n} traces" for n in TINY.trace_counts} <= ch04
     assert f"ch04 distill on {TINY.targeted_n} hardest traces" in ch04
-    for n_layer, _, n_embd in TINY.sweep_shapes:
-        assert {f"ch04 pretrain {n_layer}x{n_embd}", f"ch04 pure RL {n_layer}x{n_embd}"} <= ch04
+    for shape in TINY.sweep_shapes:
+        size = f"{shape.n_layer}x{shape.n_embd}"
+        assert {f"ch04 pretrain {size}", f"ch04 pure RL {size}"} <= ch04
     assert {"ch04 SFT shortcut", "ch04 SFT journey"} <= ch04
     # everything ran in this call, so the bill's seconds add up to the chapter's wall time
     assert names[-1] == "ch04 evaluation and the rest (wall time)"
@@ -194,6 +201,9 @@ def test_course_costs_adds_chapter_3_only_when_it_was_run(tiny_pipeline, results
     for mine, theirs in zip(without, results["costs"]):   # same saved infos, same bill
         assert mine["flops"] == pytest.approx(theirs["flops"])
         assert mine["tokens"] == pytest.approx(theirs["tokens"])
+    for stage, row in zip(tiny_pipeline.stages, without):   # the bill is what each stage recorded
+        record = tiny_pipeline.run(stage)["spent"]
+        assert row["flops"] == spent_flops(record) and row["tokens"] == spent_tokens(record), stage
 
     ch03 = tmp_path / "with_ch03" / "ch03"
     ch03.mkdir(parents=True)
@@ -469,7 +479,8 @@ def test_plot_data_efficiency_sorts_string_keys_as_numbers():
 
 
 # ------------------------------------------------------------ pure RL by size
-TINY_RL = {"lr": 1e-4, "group_size": 2, "prompts_per_step": 2, "temperature": 1.0, "max_new_tokens": 8}
+TINY_RL = GRPOConfig(steps=2, lr=1e-4, group_size=2, prompts_per_step=2, temperature=1.0,
+                     max_new_tokens=8)
 
 
 def test_pure_rl_reports_accuracy_and_cost(tok, monkeypatch):
@@ -477,34 +488,44 @@ def test_pure_rl_reports_accuracy_and_cost(tok, monkeypatch):
 
     class Recording(GRPOTrainer):
         def __init__(self, model, *args, **kwargs):
-            trained.append(model)
+            trained.append(self)
             super().__init__(model, *args, **kwargs)
 
     monkeypatch.setattr(rl_sweep, "GRPOTrainer", Recording)
     model = make_model(tok.vocab_size, block_size=64)
     before = _params(model).clone()
-    point = pure_rl(model, tok, held_out_problems(3), TINY_RL, steps=2)
+    point = pure_rl(model, tok, held_out_problems(3), TINY_RL)
     assert point["params"] == model.num_params()
     assert 0.0 <= point["accuracy_before"] <= 1.0 and 0.0 <= point["accuracy_after"] <= 1.0
     assert point["rl_flops"] > 0 and point["rl_tokens"] > 0 and point["rl_seconds"] >= 0
+    assert len(trained) == 1
+    trainer = trained[0]
+    assert trainer.config == TINY_RL and len(trainer.history) == TINY_RL.steps   # its whole config
+    # the cost is what the trainer recorded: every rollout's tokens and those it trained on
+    record = trainer.spent()
+    assert record["params"] == point["params"]
+    assert point["rl_flops"] == spent_flops(record) and point["rl_tokens"] == spent_tokens(record)
+    rollout_tokens = record["prompt_tokens"] + record["generated_tokens"]
+    assert point["rl_tokens"] == rollout_tokens + record["trained_tokens"]
+    assert record["trained_tokens"] <= rollout_tokens                          # mu = 1
     # at least the prompts of every rollout, at most prompt + max_new_tokens (+ the end token)
-    rollouts = 2 * TINY_RL["group_size"] * TINY_RL["prompts_per_step"]
-    assert rollouts * 4 < point["rl_tokens"] < rollouts * (40 + TINY_RL["max_new_tokens"] + 1)
+    rollouts = TINY_RL.steps * TINY_RL.group_size * TINY_RL.prompts_per_step
+    assert rollouts * 4 < rollout_tokens < rollouts * (40 + TINY_RL.max_new_tokens + 1)
     assert point["rl_flops"] >= 2 * point["params"] * point["rl_tokens"]   # every token is generated
-    assert len(trained) == 1 and trained[0] is not model            # RL ran on a copy ...
+    assert trainer.model is not model                               # RL ran on a copy ...
     assert torch.equal(_params(model), before)                     # ... and left the model alone
 
 
 def test_pretrained_saves_then_loads_its_checkpoint(tmp_path):
     preset, path = get_preset("tiny"), tmp_path / "base_1x8.pt"
-    model, info = pretrained(preset, (1, 1, 8), 2, torch.device("cpu"), path)
+    model, info = pretrained(preset, ModelShape(1, 1, 8), 2, torch.device("cpu"), path)
     assert path.exists() and info["loaded"] is False
     c = model.config
     assert (c.n_layer, c.n_head, c.n_embd) == (1, 1, 8)
     assert info["pretrain_flops"] == 6 * model.num_params() * info["tokens"] > 0
-    again, info2 = pretrained(preset, (1, 1, 8), 2, torch.device("cpu"), path)
+    again, info2 = pretrained(preset, ModelShape(1, 1, 8), 2, torch.device("cpu"), path)
     assert info2["loaded"] is True and info2["pretrain_flops"] == info["pretrain_flops"]
     assert torch.equal(_params(again), _params(model))
     # another shape at the same path is not mistaken for this one
-    _, other = pretrained(preset, (1, 1, 16), 1, torch.device("cpu"), path)
+    _, other = pretrained(preset, ModelShape(1, 1, 16), 1, torch.device("cpu"), path)
     assert other["loaded"] is False and other["params"] != info["params"]
