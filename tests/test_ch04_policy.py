@@ -9,7 +9,6 @@ from helpers import make_model
 from ch01_what_is_reasoning.arithmetic import fact_completion, random_problem, step_by_step_completion
 from ch01_what_is_reasoning.sampling import generate
 from ch01_what_is_reasoning.tokenizer import CharTokenizer
-from ch02_r1_pipeline import grpo
 from ch02_r1_pipeline.grpo import GRPOConfig, GRPOTrainer
 from ch02_r1_pipeline.tasks import rl_prompts
 from ch04_budget import policy
