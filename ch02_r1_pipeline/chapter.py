@@ -54,8 +54,7 @@ def grpo_steps_per_second(info: dict) -> float:
 def collect_results(pipeline: Pipeline, seconds: float) -> dict:
     """The results.json contract (keys are never renamed; new ones may be added)."""
     info = pipeline.info
-    model_stages = [s for s in pipeline.stages if s not in pipeline.of_kind("rejection_sampling")]
-    stages = {s: stage_metrics(info[s]) for s in model_stages}
+    stages = {s: stage_metrics(info[s]) for s in pipeline.model_stages()}
     return {
         "preset": pipeline.preset.name,
         "device": str(pipeline.device),

@@ -146,7 +146,7 @@ def recipe(preset: Preset, s: Settings) -> dict[str, Stage]:
         # seed = len(name): each RL stage draws its own prompts (kept from the first edition,
         # so its numbers reproduce)
         return dataclasses.replace(s.rl, steps=steps, reward_weights=dict(weights), seed=len(name),
-                                   lr=lr or s.rl.lr)
+                                   lr=s.rl.lr if lr is None else lr)
 
     student = dataclasses.replace(preset, name=f"{preset.name}-student", n_layer=s.student.n_layer,
                                   n_head=s.student.n_head, n_embd=s.student.n_embd,
@@ -179,11 +179,12 @@ STAGES = tuple(recipe(get_preset("cpu"), SETTINGS["cpu"]))
 
 
 def stages_of_kind(kind: str, table: dict[str, Stage] | None = None) -> tuple[str, ...]:
-    table = table or recipe(get_preset("cpu"), SETTINGS["cpu"])
+    table = recipe(get_preset("cpu"), SETTINGS["cpu"]) if table is None else table
     return tuple(name for name, stage in table.items() if stage.kind == kind)
 
 
-MODEL_STAGES = tuple(s for s in STAGES if s not in stages_of_kind("rejection_sampling"))
+MODEL_STAGES = tuple(s for s in STAGES if s != "rejection_sampling")   # kept for older notebooks
+
 
 
 def open_pipeline(preset: str | None = None, root=None, progress: bool = True, seed: int = 0,
@@ -245,6 +246,10 @@ class Pipeline:
     def of_kind(self, kind: str) -> tuple[str, ...]:
         return stages_of_kind(kind, self.stages)
 
+    def model_stages(self) -> tuple[str, ...]:
+        """The stages whose output is a model (not a data set)."""
+        return tuple(n for n, s in self.stages.items() if s.kind not in DATA_KINDS)
+
     def stage_recipe(self, name: str) -> dict:
         """What stage `name` depends on: its kind and settings, the world and its inputs'
         fingerprints (so a change anywhere upstream reaches every stage after it)."""
@@ -282,7 +287,7 @@ class Pipeline:
             return self.info[name]
         recipe_ = self.stage_recipe(name)
         run_kind = KINDS[stage.kind]
-        if stage.kind == "rejection_sampling":   # a data set, not a model
+        if stage.kind in DATA_KINDS:   # a data set, not a model: the kind caches it itself
             self.info[name] = run_kind(self, stage, recipe_)
             return self.info[name]
         model, info = load_cached(self.path(name), recipe_, self.device, name,
@@ -379,10 +384,13 @@ def run_grpo(pipeline: Pipeline, stage: Stage):
 
 def run_sft(pipeline: Pipeline, stage: Stage):
     cfg = stage.settings
-    if len(stage.inputs) > 1:             # data written by an earlier stage
-        pairs = pipeline.sft_pairs(stage.inputs[1])
-    else:                                 # program-written worked solutions (the cold start)
+    if cfg.examples > 0:                  # program-written worked solutions (the cold start)
         pairs = cold_start_traces(cfg.examples, seed=cfg.seed)
+    elif len(stage.inputs) > 1:           # data written by an earlier stage
+        pairs = pipeline.sft_pairs(stage.inputs[1])
+    else:
+        raise ValueError(f"SFT stage {stage.name!r} has no data: give it a data stage as its second "
+                         f"input, or set {stage.name}.examples > 0 for program-written traces")
     model = pipeline.copy_of(stage.inputs[0])
     result = sft(model, pairs, pipeline.tokenizer, steps=cfg.steps, batch_size=cfg.batch_size,
                  lr=cfg.lr, seed=cfg.seed, desc=stage.name, progress=pipeline.progress)
@@ -434,3 +442,5 @@ def run_rejection_sampling(pipeline: Pipeline, stage: Stage, recipe_: dict) -> d
 # (and rows of that kind in `recipe`).
 KINDS = {"pretrain": run_pretrain, "grpo": run_grpo, "sft": run_sft,
          "rejection_sampling": run_rejection_sampling}
+# Kinds whose output is a data set: run as kind(pipeline, stage, recipe) -> info.
+DATA_KINDS = {"rejection_sampling"}

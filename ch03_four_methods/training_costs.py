@@ -26,7 +26,9 @@ def spent_flops(spent: dict) -> float:
 
 
 def spent_tokens(spent: dict) -> int:
-    """Every token the run processed, once (prompts, generated, trained on)."""
+    """The tokens the run pushed through a model: prompts and generated tokens (once each)
+    plus the tokens it trained on (once per update pass; GRPO trains on its own rollouts,
+    so those count again, as they cost again)."""
     return spent["prompt_tokens"] + spent["generated_tokens"] + spent["trained_tokens"]
 
 
@@ -47,4 +49,4 @@ def training_costs(pipeline, stages=None) -> dict[str, dict]:
     """{stage: {"own": FLOPs of the stage, "total": with everything it depends on}}."""
     own = {s: own_flops(pipeline, s) for s in pipeline.stages}
     return {s: {"own": own[s], "total": own[s] + sum(own[a] for a in ancestors(pipeline, s))}
-            for s in (stages or pipeline.stages)}
+            for s in (pipeline.stages if stages is None else stages)}

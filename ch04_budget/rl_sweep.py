@@ -20,7 +20,7 @@ from ch01_what_is_reasoning.model import ModelShape
 from ch02_r1_pipeline.grpo import GRPOConfig, GRPOTrainer
 from ch02_r1_pipeline.tasks import evaluate, rl_prompts
 from ch03_four_methods.compute import training_flops
-from ch03_four_methods.training_costs import spent_flops, spent_tokens
+from ch03_four_methods.training_costs import spent_flops
 
 
 def pure_rl(model, tokenizer, test, config: GRPOConfig, progress: bool = False) -> dict:
@@ -35,7 +35,9 @@ def pure_rl(model, tokenizer, test, config: GRPOConfig, progress: bool = False) 
     return {"params": model.num_params(), "accuracy_before": before["accuracy"],
             "accuracy_after": after["accuracy"], "tokens_before": before["mean_response_tokens"],
             "tokens_after": after["mean_response_tokens"], "rl_seconds": seconds,
-            "rl_flops": spent_flops(trainer.spent()), "rl_tokens": spent_tokens(trainer.spent())}
+            "rl_flops": spent_flops(trainer.spent()),
+            # the rollouts' tokens (prompts and generated), as this key has always meant
+            "rl_tokens": trainer.spent()["prompt_tokens"] + trainer.spent()["generated_tokens"]}
 
 
 def pretrained(preset, shape: ModelShape, steps: int, device, checkpoint=None, progress: bool = False):
