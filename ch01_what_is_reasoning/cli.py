@@ -13,7 +13,8 @@ def chapter_cli(prog: str, description: str, run_chapter, summary_table, argv=No
     """Parse the common options, run the chapter, print its summary table, return the results."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--preset", default="auto", choices=["auto", "cpu", "gpu", "tiny"],
-                        help="model size and step counts (default: auto = gpu on CUDA, else cpu)")
+                        help="model size and step counts (default: auto = the cpu preset's settings on "
+                             "any device; gpu is an experimental, larger opt-in)")
     parser.add_argument("--runs", default=None, help="folder for runs/ (default: the repo's)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",

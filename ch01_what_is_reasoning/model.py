@@ -160,6 +160,13 @@ class GPT(nn.Module):
     def new_cache(self) -> list[dict]:
         return [{} for _ in self.h]
 
+    @staticmethod
+    def keep_cache_rows(cache: list[dict], keep: torch.Tensor) -> None:
+        """Drop the rows of a batch's KV cache where `keep` is False (rows that finished)."""
+        for layer in cache:
+            if layer.get("k") is not None:
+                layer["k"], layer["v"] = layer["k"][keep], layer["v"][keep]
+
     def token_logprobs(self, idx, key_mask=None):
         """log p(idx[:, t] | idx[:, :t]) for t = 1..T-1, shape (B, T-1). RL's building block."""
         logits = self.forward(idx, key_mask)[:, :-1].float()

@@ -73,7 +73,7 @@ def left_pad(prompts: list[list[int]], pad_id: int, device):
 def generate(model, prompts: list[list[int]], *, max_new_tokens: int, eos_id: int, pad_id: int = 0,
              temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
              generator: torch.Generator | None = None, forbid_first: list[int] | None = None,
-             batch_size: int = 512, progress: bool = False) -> Generation:
+             batch_size: int = 512, progress: bool = False, drop_finished: bool = True) -> Generation:
     """Continue every prompt (a list of token ids) until `eos_id` or `max_new_tokens`.
 
     temperature 0 is greedy decoding. `forbid_first` lists tokens the first generated token
@@ -103,7 +103,8 @@ def generate(model, prompts: list[list[int]], *, max_new_tokens: int, eos_id: in
                mininterval=2.0)
     for s in bar:
         out = _generate_batch(model, prompts[s:s + batch_size], max_new_tokens, eos_id, pad_id,
-                              temperature, top_k, top_p, generator, forbid_first, device)
+                              temperature, top_k, top_p, generator, forbid_first, device,
+                              drop_finished)
         tokens += out.tokens
         finished += out.finished
     model.train(was_training)
@@ -111,13 +112,21 @@ def generate(model, prompts: list[list[int]], *, max_new_tokens: int, eos_id: in
 
 
 def _generate_batch(model, prompts, max_new_tokens, eos_id, pad_id, temperature, top_k, top_p,
-                    generator, forbid_first, device) -> Generation:
+                    generator, forbid_first, device, drop_finished=True) -> Generation:
+    """One batch. A row that has written the end token leaves the batch and the KV cache, so
+    the model runs only on rows still writing: a batch costs the tokens it writes, not
+    (rows x its longest answer). The random draw still covers every row of the batch (a
+    finished row's draw is thrown away): the random stream, and so every sample, is exactly
+    the one the full batch would use (`drop_finished=False` decodes the full batch to the
+    end, as the first edition did; tests check that both write the same tokens)."""
     idx, key_mask = left_pad(prompts, pad_id, device)
     B = idx.shape[0]
     cache = model.new_cache()
     logits = model(idx, key_mask, cache)[:, -1]
+    rows = torch.arange(B, device=device)          # the batch row of each row still writing
     done = torch.zeros(B, dtype=torch.bool, device=device)
     out = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
+    sample_on_cpu = generator is not None and generator.device.type == "cpu"
     for t in range(max_new_tokens):
         logits = logits.float()
         if t == 0 and forbid_first:
@@ -126,15 +135,26 @@ def _generate_batch(model, prompts, max_new_tokens, eos_id, pad_id, temperature,
             nxt = logits.argmax(-1)
         else:
             probs = torch.softmax(filter_logits(logits / temperature, top_k, top_p), dim=-1)
-            nxt = torch.multinomial(probs.cpu() if generator is not None and generator.device.type
-                                    == "cpu" else probs, 1, generator=generator).squeeze(-1)
-            nxt = nxt.to(device)
-        nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
-        out[:, t] = nxt
-        done |= nxt == eos_id
+            if len(rows) < B:   # a draw for every row of the batch: the same random stream
+                full = torch.ones(B, probs.shape[-1], device=device)
+                probs = full.index_copy(0, rows, probs)
+            nxt = torch.multinomial(probs.cpu() if sample_on_cpu else probs, 1,
+                                    generator=generator).squeeze(-1).to(device)
+            if len(nxt) > len(rows):
+                nxt = nxt[rows]
+        nxt = torch.where(done[rows], torch.full_like(nxt, pad_id), nxt)
+        out[rows, t] = nxt
+        ended = nxt == eos_id
+        done[rows] |= ended
         if bool(done.all()) or t == max_new_tokens - 1:
             break
-        key_mask = torch.cat([key_mask, (~done | (nxt == eos_id))[:, None]], dim=1)
+        if drop_finished and bool(ended.any()):   # finished rows leave the batch and the cache
+            keep = ~ended
+            rows, nxt, key_mask = rows[keep], nxt[keep], key_mask[keep]
+            model.keep_cache_rows(cache, keep)
+            key_mask = torch.cat([key_mask, key_mask.new_ones(len(rows), 1)], dim=1)
+        else:
+            key_mask = torch.cat([key_mask, (~done[rows] | ended)[:, None]], dim=1)
         logits = model(nxt[:, None], key_mask, cache)[:, -1]
     tokens, finished = [], []
     for row in out.tolist():

@@ -162,7 +162,9 @@ class GRPOTrainer:
         prompts = [p for p, _ in batch]
         answers = [a for _, a in batch for _ in range(cfg.group_size)]
         expanded = [p for p in prompts for _ in range(cfg.group_size)]
+        t0 = time.perf_counter()
         prompt_ids, completion_ids, texts, finished = self.rollouts(prompts)
+        rollout_seconds = time.perf_counter() - t0
         rewards, parts = score(texts, expanded, answers, cfg.reward_weights, self.rewards)
         r = torch.tensor(rewards).view(len(prompts), cfg.group_size)
         advantages = group_advantages(r, cfg.scale_by_std).reshape(-1)
@@ -184,7 +186,9 @@ class GRPOTrainer:
                  # and generated tokens, and the kept rows' tokens in the update's passes.
                  "prompt_tokens": sum(map(len, prompt_ids)),
                  "generated_tokens": sum(map(len, completion_ids)),
-                 "trained_tokens": 0, "scored_tokens": 0}
+                 "trained_tokens": 0, "scored_tokens": 0,
+                 # where the step's time went (benchmarks/speed.py reads these)
+                 "rollout_seconds": rollout_seconds, "logprob_seconds": 0.0, "backward_seconds": 0.0}
         idx = keep.nonzero().squeeze(-1).tolist()
         if idx:
             self._update([prompt_ids[i] for i in idx], [completion_ids[i] for i in idx],
@@ -212,6 +216,7 @@ class GRPOTrainer:
                 ref_logp, _, _ = completion_logprobs(self.reference, prompt_ids, completion_ids, pad,
                                                      temperature=cfg.temperature)
         for _ in range(cfg.mu):
+            t0 = time.perf_counter()
             logp, mask, entropy = completion_logprobs(self.model, prompt_ids, completion_ids, pad,
                                                       with_entropy=True, temperature=cfg.temperature)
             old = logp.detach() if old_logp is None else old_logp
@@ -219,10 +224,13 @@ class GRPOTrainer:
                                          eps_high=cfg.eps_high, beta=cfg.beta, ref_logp=ref_logp,
                                          loss_type=cfg.loss_type,
                                          max_completion_length=cfg.max_new_tokens + 1)
+            t1 = time.perf_counter()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             self.optimizer.step()
+            stats["logprob_seconds"] += t1 - t0
+            stats["backward_seconds"] += time.perf_counter() - t1
         stats.update(loss_stats)
         stats["entropy"] = float((entropy.detach() * mask).sum() / mask.sum().clamp(min=1))
         self.model.eval()

@@ -190,7 +190,7 @@ MODEL_STAGES = tuple(s for s in STAGES if s != "rejection_sampling")   # kept fo
 def open_pipeline(preset: str | None = None, root=None, progress: bool = True, seed: int = 0,
                   overrides: dict | None = None):
     """What every chapter's `run_chapter` starts with: pick the device (printed once), seed
-    everything, resolve the preset ('auto' -> gpu on CUDA, else cpu) and open the stages."""
+    everything, resolve the preset ('auto' -> the cpu preset's settings) and open the stages."""
     device = pick_device()
     seed_everything(seed)
     return Pipeline(get_preset(preset, device), device, root, progress, overrides=overrides)

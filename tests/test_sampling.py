@@ -208,3 +208,42 @@ def test_generated_pad_tokens_are_kept(model):
     pad = greedy[0]  # pretend the pad id is the model's first greedy token
     out = generate(model, [PROMPTS[0]], max_new_tokens=6, eos_id=NO_EOS, pad_id=pad)
     assert out.tokens == [greedy]
+
+
+def _rows_finishing_at_different_times(model):
+    """A prompt set and an end token on which some rows finish early and others run on."""
+    many = [[(3 * i + j) % (V - 1) + 1 for j in range(1 + i % 4)] for i in range(16)]
+    first = generate(model, many, max_new_tokens=1, eos_id=NO_EOS, pad_id=PAD, temperature=1.0,
+                     generator=torch.Generator().manual_seed(0)).tokens
+    counts = {}
+    for row in first:
+        counts[row[0]] = counts.get(row[0], 0) + 1
+    return many, max(counts, key=counts.get)   # the commonest first token ends many rows at once
+
+
+@pytest.mark.parametrize("temperature, top_p", [(0.0, None), (1.0, None), (0.7, 0.9)])
+def test_dropping_finished_rows_writes_the_same_tokens(model, temperature, top_p):
+    """Finished rows leave the batch and the cache, but the random draw still covers the whole
+    batch: the same seed writes the same tokens as decoding the full batch to the end."""
+    prompts, eos = _rows_finishing_at_different_times(model)
+    kw = dict(max_new_tokens=20, eos_id=eos, pad_id=PAD, temperature=temperature, top_p=top_p)
+    fast = generate(model, prompts, generator=torch.Generator().manual_seed(5), **kw)
+    full = generate(model, prompts, generator=torch.Generator().manual_seed(5), drop_finished=False, **kw)
+    assert fast == full
+    assert any(fast.finished) and len({len(t) for t in fast.tokens}) > 1   # rows end at different steps
+
+
+def test_finished_rows_leave_the_model_calls(model, monkeypatch):
+    """The model runs only on rows still writing."""
+    prompts, eos = _rows_finishing_at_different_times(model)
+    rows_seen = []
+    real_forward = model.forward
+    monkeypatch.setattr(model, "forward",
+                        lambda idx, *a, **kw: rows_seen.append(idx.shape[0]) or real_forward(idx, *a, **kw))
+    out = generate(model, prompts, max_new_tokens=20, eos_id=eos, pad_id=PAD, temperature=1.0,
+                   generator=torch.Generator().manual_seed(5))
+    still_writing = [sum(len(t) + f > step for t, f in zip(out.tokens, out.finished))
+                     for step in range(1, len(rows_seen))]
+    assert rows_seen[0] == len(prompts)
+    assert rows_seen[1:] == still_writing        # every later call: only the unfinished rows
+    assert min(rows_seen) < len(prompts)
