@@ -25,7 +25,6 @@ chapter 1's pretraining runs first (about 5 more minutes).
 from __future__ import annotations
 
 import copy
-import json
 import os
 import random
 import statistics

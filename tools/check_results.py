@@ -25,7 +25,8 @@ def check(runs: Path) -> list[str]:
            f"ch02: R1-Zero +30 points over the base ({base['accuracy']:.1%} -> {zero['accuracy']:.1%})")
     dist, srl = r["ch02"]["distill"], r["ch02"]["student_rl"]
     expect(dist["accuracy"] >= srl["accuracy"] + 0.10,
-           f"ch02: distilled student beats student RL by 10 points ({dist['accuracy']:.1%} vs {srl['accuracy']:.1%})")
+           f"ch02: distilled student beats student RL by 10 points "
+           f"({dist['accuracy']:.1%} vs {srl['accuracy']:.1%})")
     expect(len(r["ch03"]["four_methods"]) == 4, "ch03: four methods in the table")
     sweep = r["ch04"]["rl_size_sweep"]
     expect(sweep[-1]["accuracy_after"] >= sweep[-1]["accuracy_before"] + 0.30,
