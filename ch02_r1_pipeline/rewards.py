@@ -16,11 +16,20 @@ _LATIN, _PERSIAN = set(LATIN_DIGITS), set(PERSIAN_DIGITS)
 
 
 def _text(completion) -> str:
-    """TRL passes plain strings, or chat messages ([{'role': ..., 'content': ...}])."""
+    """TRL passes plain strings, or chat messages ([{'role': ..., 'content': ...}]).
+
+    A chat template with a response parser (TRL's for Qwen2.5/Qwen3) moves the reply's
+    <think>...</think> into `reasoning_content` (`thinking` for some models): it is put back
+    between its tags, or the format and consistency rewards would never see the thinking."""
     if isinstance(completion, str):
         return completion
+    if isinstance(completion, dict):
+        completion = [completion]  # one message
     if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
-        return str(completion[-1].get("content", ""))
+        message = completion[-1]
+        content = str(message.get("content") or "")
+        reasoning = message.get("reasoning_content") or message.get("thinking")
+        return f"<think>{reasoning}</think>{content}" if reasoning else content
     return "" if completion is None else str(completion)
 
 
