@@ -46,7 +46,7 @@ from ch02_r1_pipeline.grpo import GRPOConfig, GRPOTrainer  # noqa: E402
 from ch02_r1_pipeline.rewards import ACCURACY_FORMAT  # noqa: E402
 from ch02_r1_pipeline.tasks import rl_prompts  # noqa: E402
 
-REPS = int(os.environ.get("SPEED_REPS", 7))
+REPS = int(os.environ.get("SPEED_REPS", 15))
 
 
 def summary(values: list[float]) -> dict:
@@ -55,16 +55,17 @@ def summary(values: list[float]) -> dict:
 
 
 def interleaved(fns: dict, reps: int = REPS) -> dict[str, list[float]]:
-    """Run each function `reps` times, alternating, after one warm-up each; seconds per call."""
+    """Run each function `reps` times, alternating, after one warm-up each. A function returns
+    the work it did (tokens, steps); the result is work per second of every call."""
     for fn in fns.values():
         fn()
-    times = {name: [] for name in fns}
+    rates = {name: [] for name in fns}
     for _ in range(reps):
         for name, fn in fns.items():
             start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return times
+            work = fn()
+            rates[name].append(work / (time.perf_counter() - start))
+    return rates
 
 
 def matmul_peak_gflops(n: int = 1024, reps: int = 10) -> float:
@@ -99,11 +100,12 @@ def training(model_cfg, batch: int = 16, steps: int = 5):
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+            return batch * model_cfg.block_size * steps   # tokens trained on
         return run
 
     fns = {"course": loop(course, lambda m, ids: m(ids)),
            "hf": loop(hf, lambda m, ids: m(input_ids=ids).logits)}
-    return fns, batch * model_cfg.block_size * steps, course.num_params()
+    return fns, course.num_params()
 
 
 def rollouts(base, tok, prompts_per_step: int = 8, group: int = 8, max_new: int = 110):
@@ -113,14 +115,14 @@ def rollouts(base, tok, prompts_per_step: int = 8, group: int = 8, max_new: int 
     rng = random.Random(0)
     batches = [[tok.encode(p, bos=True) for p, _ in rl_prompts(rng, prompts_per_step)
                 for _ in range(group)] for _ in range(4)]
-    state = {"i": 0, "tokens": {"course": 0, "hf": 0}}
+    state = {"i": 0}   # both samplers get the same prompts, batch after batch
     gen = torch.Generator().manual_seed(0)
 
     def course():
         prompts = batches[state["i"] % len(batches)]
         out = generate(base, prompts, max_new_tokens=max_new, eos_id=tok.eos_id, pad_id=tok.pad_id,
                        temperature=1.0, generator=gen)
-        state["tokens"]["course"] += sum(len(t) + f for t, f in zip(out.tokens, out.finished))
+        return sum(len(t) + f for t, f in zip(out.tokens, out.finished))
 
     @torch.no_grad()
     def transformers():
@@ -130,10 +132,10 @@ def rollouts(base, tok, prompts_per_step: int = 8, group: int = 8, max_new: int 
         out = hf.generate(input_ids=ids, attention_mask=mask.long(), do_sample=True, top_k=0,
                           temperature=1.0, max_new_tokens=min(max_new, base.config.block_size - ids.shape[1]),
                           eos_token_id=tok.eos_id, pad_token_id=tok.pad_id)
-        for row in out[:, ids.shape[1]:].tolist():
-            state["tokens"]["hf"] += row.index(tok.eos_id) + 1 if tok.eos_id in row else len(row)
+        return sum(row.index(tok.eos_id) + 1 if tok.eos_id in row else len(row)
+                   for row in out[:, ids.shape[1]:].tolist())
 
-    return {"course": course, "hf": transformers}, state
+    return {"course": course, "hf": transformers}
 
 
 class FirstEditionSampler(GRPOTrainer):
@@ -152,7 +154,10 @@ def grpo(base, tok, steps: int = 3):
     cfg = GRPOConfig(reward_weights=dict(ACCURACY_FORMAT), seed=7)
     trainers = {"course": GRPOTrainer(copy.deepcopy(base).train(), tok, rl_prompts, cfg),
                 "first_edition": FirstEditionSampler(copy.deepcopy(base).train(), tok, rl_prompts, cfg)}
-    return {name: (lambda t=t: t.train(steps, progress=False)) for name, t in trainers.items()}, trainers
+    def run(trainer):
+        trainer.train(steps, progress=False)
+        return steps
+    return {name: (lambda t=t: run(t)) for name, t in trainers.items()}, trainers
 
 
 def main() -> dict:
@@ -164,33 +169,29 @@ def main() -> dict:
     results = {"preset": preset.name, "threads": torch.get_num_threads(), "reps": REPS}
 
     peak = matmul_peak_gflops()
-    fns, tokens, params = training(base_config(preset, tok))
-    train = {k: [tokens / s for s in v] for k, v in interleaved(fns).items()}
+    fns, params = training(base_config(preset, tok))
+    train = interleaved(fns)
     results["train_tokens_per_s"] = {k: summary(v) for k, v in train.items()}
     results["train_speedup_vs_hf"] = summary([c / h for c, h in zip(train["course"], train["hf"])])
     results["matmul_peak_gflops"] = peak
     results["mfu"] = 6 * params * results["train_tokens_per_s"]["course"]["median"] / (peak * 1e9)
 
-    fns, state = rollouts(base, tok)
-    times = interleaved(fns)
-    per_call = {k: state["tokens"][k] / (REPS + 1) for k in fns}   # warm-up included in the count
-    rollout = {k: [per_call[k] / s for s in v] for k, v in times.items()}
+    rollout = interleaved(rollouts(base, tok))
     results["rollout_tokens_per_s"] = {k: summary(v) for k, v in rollout.items()}
     results["rollout_speedup_vs_hf"] = summary([c / h for c, h in zip(rollout["course"], rollout["hf"])])
 
     fns, trainers = grpo(base, tok)
-    times = interleaved(fns, reps=max(3, REPS // 2))
-    steps = {k: [3 / s for s in v] for k, v in times.items()}
+    steps = interleaved(fns, reps=max(3, REPS // 2))
     results["grpo_steps_per_s"] = {k: summary(v) for k, v in steps.items()}
     results["grpo_speedup_vs_first_edition"] = summary(
         [a / b for a, b in zip(steps["course"], steps["first_edition"])])
     history = trainers["course"].history
-    ms = {k: 1000 * statistics.median(h[f"{k}_seconds"] for h in history)
-          for k in ("rollout", "logprob", "backward")}
-    total = 1000 * statistics.median(h["seconds"] for h in history)
-    results["grpo_step_ms"] = {"rollouts": ms["rollout"], "logprob": ms["logprob"],
-                               "backward": ms["backward"],
-                               "other": max(0.0, total - sum(ms.values())), "total": total}
+    parts = {"rollouts": "rollout_seconds", "logprob": "logprob_seconds", "backward": "backward_seconds"}
+    ms = {name: 1000 * statistics.median(h[key] for h in history) for name, key in parts.items()}
+    ms["other"] = 1000 * statistics.median(h["seconds"] - sum(h[k] for k in parts.values())
+                                           for h in history)
+    ms["total"] = 1000 * statistics.median(h["seconds"] for h in history)
+    results["grpo_step_ms"] = ms
 
     out = runs_dir("benchmarks") / "speed.json"
     write_json(out, results)
