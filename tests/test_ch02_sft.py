@@ -7,6 +7,7 @@ import torch
 
 from ch01_what_is_reasoning.arithmetic import WAIT, is_held_out, make_facts, solve
 from ch01_what_is_reasoning.evaluation import Answers
+from ch01_what_is_reasoning.tokenizer import CharTokenizer
 from ch01_what_is_reasoning.verifier import verify
 from ch02_r1_pipeline import sft as sft_module
 from ch02_r1_pipeline.rewards import consistency_reward, digit_script, is_mixed
@@ -75,7 +76,7 @@ def _fake_answer(completions):
     def answer(model, tokenizer, prompts, expected, style, **kw):
         texts = [completions[i % len(completions)] for i in range(len(prompts))]
         return Answers(list(prompts), texts, [verify(t, e) for t, e in zip(texts, expected)],
-                       [1] * len(texts), 0.0)
+                       [len(t) for t in texts], 0.0)
     return answer
 
 
@@ -94,10 +95,14 @@ def test_rejection_sampling_keeps_correct_consistent_thinking_only(monkeypatch):
                    "<think></think><answer>7</answer>",              # correct, no thinking
                    "<think>3+4 = 7<answer>7</answer>"]               # malformed
     monkeypatch.setattr(sft_module, "answer", _fake_answer(completions))
-    out = rejection_sample(None, None, [_Problem("3+4?", 7)], k=5, progress=False)
+    tok = CharTokenizer()
+    out = rejection_sample(None, tok, [_Problem("3+4?", 7)], k=5, progress=False)
     assert out["kept"] == [("3+4?", completions[0])]
     assert (out["sampled"], out["correct"], out["consistent"]) == (5, 2, 1)
-    loose = rejection_sample(None, None, [_Problem("3+4?", 7)], k=5, progress=False,
+    # what it spent: every prompt read once per sample, every sampled token
+    assert out["prompt_tokens"] == 5 * len(tok.encode("3+4?", bos=True))
+    assert out["generated_tokens"] == sum(map(len, completions))
+    loose = rejection_sample(None, tok, [_Problem("3+4?", 7)], k=5, progress=False,
                              require_consistent=False)
     assert [c for _, c in loose["kept"]] == completions[:2]
 

@@ -43,7 +43,7 @@ def _params(model):
 
 
 def _strip(history):
-    return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+    return [{k: v for k, v in h.items() if not k.endswith("seconds")} for h in history]
 
 
 def _digits(completions, **kw):
