@@ -124,7 +124,7 @@ def _generate_batch(model, prompts, max_new_tokens, eos_id, pad_id, temperature,
     cache = model.new_cache()
     logits = model(idx, key_mask, cache)[:, -1]
     rows = torch.arange(B, device=device)          # the batch row of each row still writing
-    done = torch.zeros(B, dtype=torch.bool, device=device)
+    done = torch.zeros(B, dtype=torch.bool, device=device)   # (drop_finished=False only)
     out = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
     sample_on_cpu = generator is not None and generator.device.type == "cpu"
     for t in range(max_new_tokens):
@@ -136,25 +136,32 @@ def _generate_batch(model, prompts, max_new_tokens, eos_id, pad_id, temperature,
         else:
             probs = torch.softmax(filter_logits(logits / temperature, top_k, top_p), dim=-1)
             if len(rows) < B:   # a draw for every row of the batch: the same random stream
-                full = torch.ones(B, probs.shape[-1], device=device)
-                probs = full.index_copy(0, rows, probs)
+                probs = torch.ones(B, probs.shape[-1], device=device).index_copy(0, rows, probs)
             nxt = torch.multinomial(probs.cpu() if sample_on_cpu else probs, 1,
                                     generator=generator).squeeze(-1).to(device)
             if len(nxt) > len(rows):
                 nxt = nxt[rows]
-        nxt = torch.where(done[rows], torch.full_like(nxt, pad_id), nxt)
-        out[rows, t] = nxt
         ended = nxt == eos_id
-        done[rows] |= ended
-        if bool(done.all()) or t == max_new_tokens - 1:
+        if drop_finished:   # every row here is still writing
+            out[rows, t] = nxt
+        else:               # the first edition: finished rows write padding to the end
+            nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
+            out[:, t] = nxt
+            ended, done = nxt == eos_id, done | (nxt == eos_id)
+        if t == max_new_tokens - 1:
             break
-        if drop_finished and bool(ended.any()):   # finished rows leave the batch and the cache
-            keep = ~ended
-            rows, nxt, key_mask = rows[keep], nxt[keep], key_mask[keep]
-            model.keep_cache_rows(cache, keep)
+        if drop_finished:
+            if bool(ended.any()):   # finished rows leave the batch and the cache
+                keep = ~ended
+                if not bool(keep.any()):
+                    break
+                rows, nxt, key_mask = rows[keep], nxt[keep], key_mask[keep]
+                model.keep_cache_rows(cache, keep)
             key_mask = torch.cat([key_mask, key_mask.new_ones(len(rows), 1)], dim=1)
         else:
-            key_mask = torch.cat([key_mask, (~done[rows] | ended)[:, None]], dim=1)
+            if bool(done.all()):
+                break
+            key_mask = torch.cat([key_mask, (~done | ended)[:, None]], dim=1)
         logits = model(nxt[:, None], key_mask, cache)[:, -1]
     tokens, finished = [], []
     for row in out.tolist():

@@ -17,7 +17,8 @@ GPU_PRICE_PER_HOUR = 2.0       # USD per GPU-hour, DeepSeek-V3's rental assumpti
 CPU_PRICE_PER_HOUR = 0.10      # USD per hour of a 2-vCPU cloud VM, about this machine
 PRICE_PER_HOUR = {"cpu": CPU_PRICE_PER_HOUR, "cuda": GPU_PRICE_PER_HOUR, "mps": CPU_PRICE_PER_HOUR}
 
-# Published costs (../shared/FACTS.md): what the course's runs are compared with.
+# Published costs (the DeepSeek-V3 technical report, arXiv 2412.19437; the Sky-T1 and TinyZero
+# project pages): what the course's runs are compared with.
 PUBLISHED = {
     "DeepSeek-V3 pretraining (2.788M H800-hours)": 5.576e6,
     "Sky-T1-32B-Preview (SFT on 17K traces)": 450.0,
