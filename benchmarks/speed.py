@@ -15,8 +15,10 @@ only numbers measured side by side can be compared.
   top-k, real end tokens) from chapter 1's base model: the course's `generate` against
   transformers' `generate` on the exported model;
 - grpo_steps_per_s: R1-Zero's GRPO steps with the course sampler against the first edition's
-  (which decoded the whole batch until its longest row ended), and grpo_step_ms: where a step's
-  time goes (rollouts, the log-prob forward, backward + optimizer, the rest).
+  (benchmarks/first_edition.py: the whole batch decoded until its longest row ended, each
+  prompt read once per sample), same seeds, and grpo_step_ms: where a step's time goes
+  (rollouts, the log-prob forward, backward + optimizer, the rest). Both samplers write the
+  same tokens (checked here on the benchmark's own batches).
 
 The base model comes from runs/ch01/base.pt; if it is missing (or made by other settings),
 chapter 1's pretraining runs first (about 5 more minutes).
@@ -46,6 +48,9 @@ from ch02_r1_pipeline.grpo import GRPOConfig, GRPOTrainer  # noqa: E402
 from ch02_r1_pipeline.rewards import ACCURACY_FORMAT  # noqa: E402
 from ch02_r1_pipeline.tasks import rl_prompts  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from first_edition import generate as first_edition_generate  # noqa: E402
+
 REPS = int(os.environ.get("SPEED_REPS", 15))
 
 
@@ -68,7 +73,7 @@ def interleaved(fns: dict, reps: int = REPS) -> dict[str, list[float]]:
     return rates
 
 
-def matmul_peak_gflops(n: int = 1024, reps: int = 10) -> float:
+def matmul_peak_gflops(n: int = 1024, reps: int = 30) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
     best = min(_timed(lambda: a @ b) for _ in range(reps))
@@ -138,14 +143,27 @@ def rollouts(base, tok, prompts_per_step: int = 8, group: int = 8, max_new: int 
     return {"course": course, "hf": transformers}
 
 
+def same_tokens(base, tok, batches: int = 8) -> float:
+    """Share of GRPO-shaped rows (T=1, same seed) where both samplers write the same tokens."""
+    rng, same, total = random.Random(1), 0, 0
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    for _ in range(batches):
+        prompts = [tok.encode(p, bos=True) for p, _ in rl_prompts(rng, 8) for _ in range(8)]
+        kw = dict(max_new_tokens=110, eos_id=tok.eos_id, pad_id=tok.pad_id, temperature=1.0)
+        a = generate(base, prompts, generator=g1, **kw).tokens
+        b = first_edition_generate(base, prompts, generator=g2, **kw).tokens
+        same, total = same + sum(x == y for x, y in zip(a, b)), total + len(a)
+    return same / total
+
+
 class FirstEditionSampler(GRPOTrainer):
-    """GRPO with the first edition's sampler: the whole batch decodes until its longest row ends."""
+    """GRPO with the first edition's sampler (benchmarks/first_edition.py), through the hook."""
 
     def sample(self, prompt_ids):
         cfg, tok = self.config, self.tokenizer
-        out = generate(self.model, prompt_ids, max_new_tokens=cfg.max_new_tokens, eos_id=tok.eos_id,
-                       pad_id=tok.pad_id, temperature=cfg.temperature, generator=self.generator,
-                       drop_finished=False)
+        out = first_edition_generate(self.model, prompt_ids, max_new_tokens=cfg.max_new_tokens,
+                                     eos_id=tok.eos_id, pad_id=tok.pad_id, temperature=cfg.temperature,
+                                     generator=self.generator)
         return out.tokens, out.finished
 
 
@@ -177,6 +195,7 @@ def main() -> dict:
     results["mfu"] = 6 * params * results["train_tokens_per_s"]["course"]["median"] / (peak * 1e9)
 
     rollout = interleaved(rollouts(base, tok))
+    results["same_tokens_as_first_edition"] = same_tokens(base, tok)
     results["rollout_tokens_per_s"] = {k: summary(v) for k, v in rollout.items()}
     results["rollout_speedup_vs_hf"] = summary([c / h for c, h in zip(rollout["course"], rollout["hf"])])
 
@@ -213,6 +232,8 @@ def table(r: dict) -> str:
     for k in ("course", "hf"):
         lines.append(row(f"rollouts (64 at T=1), {k}", r["rollout_tokens_per_s"][k], "tokens/s"))
     lines.append(row("rollouts, course / hf", r["rollout_speedup_vs_hf"], "x"))
+    same = 100 * r["same_tokens_as_first_edition"]
+    lines.append(f"{'same tokens as the first edition':<38} {same:>10.1f} % of rows")
     for k in ("course", "first_edition"):
         lines.append(row(f"R1-Zero GRPO, {k} sampler", r["grpo_steps_per_s"][k], "steps/s"))
     lines.append(row("GRPO, course / first edition", r["grpo_speedup_vs_first_edition"], "x"))

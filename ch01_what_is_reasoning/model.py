@@ -161,11 +161,12 @@ class GPT(nn.Module):
         return [{} for _ in self.h]
 
     @staticmethod
-    def keep_cache_rows(cache: list[dict], keep: torch.Tensor) -> None:
-        """Drop the rows of a batch's KV cache where `keep` is False (rows that finished)."""
+    def select_cache_rows(cache: list[dict], rows: torch.Tensor) -> None:
+        """Keep the rows of a batch's KV cache that `rows` selects (a boolean mask: drop the
+        rows that finished; or indices: copy a shared prompt's keys to each of its rows)."""
         for layer in cache:
             if layer.get("k") is not None:
-                layer["k"], layer["v"] = layer["k"][keep], layer["v"][keep]
+                layer["k"], layer["v"] = layer["k"][rows], layer["v"][rows]
 
     def token_logprobs(self, idx, key_mask=None):
         """log p(idx[:, t] | idx[:, :t]) for t = 1..T-1, shape (B, T-1). RL's building block."""

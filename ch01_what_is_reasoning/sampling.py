@@ -119,10 +119,19 @@ def _generate_batch(model, prompts, max_new_tokens, eos_id, pad_id, temperature,
     finished row's draw is thrown away): the random stream, and so every sample, is exactly
     the one the full batch would use (`drop_finished=False` decodes the full batch to the
     end, as the first edition did; tests check that both write the same tokens)."""
-    idx, key_mask = left_pad(prompts, pad_id, device)
-    B = idx.shape[0]
+    # A prompt repeated in the batch (GRPO samples each one G times) is read once: its keys,
+    # values and last logits are then copied to every row that asked for it.
+    distinct, which = {}, []
+    for p in prompts:
+        which.append(distinct.setdefault(tuple(p), len(distinct)))
+    idx, key_mask = left_pad([list(p) for p in distinct], pad_id, device)
     cache = model.new_cache()
     logits = model(idx, key_mask, cache)[:, -1]
+    B = len(prompts)
+    if len(distinct) < B:
+        which = torch.tensor(which, device=device)
+        logits, key_mask = logits[which], key_mask[which]
+        model.select_cache_rows(cache, which)
     rows = torch.arange(B, device=device)          # the batch row of each row still writing
     done = torch.zeros(B, dtype=torch.bool, device=device)   # (drop_finished=False only)
     out = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
@@ -156,7 +165,7 @@ def _generate_batch(model, prompts, max_new_tokens, eos_id, pad_id, temperature,
                 if not bool(keep.any()):
                     break
                 rows, nxt, key_mask = rows[keep], nxt[keep], key_mask[keep]
-                model.keep_cache_rows(cache, keep)
+                model.select_cache_rows(cache, keep)
             key_mask = torch.cat([key_mask, key_mask.new_ones(len(rows), 1)], dim=1)
         else:
             if bool(done.all()):

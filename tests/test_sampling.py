@@ -247,3 +247,19 @@ def test_finished_rows_leave_the_model_calls(model, monkeypatch):
     assert rows_seen[0] == len(prompts)
     assert rows_seen[1:] == still_writing        # every later call: only the unfinished rows
     assert min(rows_seen) < len(prompts)
+
+
+def test_a_repeated_prompt_is_read_once(model, monkeypatch):
+    """GRPO asks for G samples of each prompt: the prompt forward runs on the distinct prompts,
+    and every row still gets its own sample (greedy rows equal one-at-a-time decoding)."""
+    prompts = [PROMPTS[0]] * 4 + [PROMPTS[2]] * 3 + [PROMPTS[1]]
+    rows_seen = []
+    real_forward = model.forward
+    monkeypatch.setattr(model, "forward",
+                        lambda idx, *a, **kw: rows_seen.append(idx.shape) or real_forward(idx, *a, **kw))
+    greedy = generate(model, prompts, max_new_tokens=6, eos_id=NO_EOS, pad_id=PAD)
+    assert rows_seen[0][0] == 3 and rows_seen[1][0] == len(prompts)
+    assert greedy.tokens == [reference_greedy(model, p, 6) for p in prompts]
+    sampled = generate(model, prompts, max_new_tokens=6, eos_id=NO_EOS, pad_id=PAD, temperature=1.0,
+                       generator=torch.Generator().manual_seed(1))
+    assert len({tuple(t) for t in sampled.tokens[:4]}) > 1   # copies of a prompt sample apart
