@@ -10,34 +10,14 @@ from ch01_what_is_reasoning.sampling import Generation, filter_logits, left_pad
 
 
 @torch.no_grad()
-def generate(model, prompts: list[list[int]], *, max_new_tokens: int, eos_id: int, pad_id: int = 0,
-             temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
-             generator: torch.Generator | None = None, forbid_first: list[int] | None = None,
-             batch_size: int = 512) -> Generation:
-    """Continue every prompt (a list of token ids) until `eos_id` or `max_new_tokens`.
-
-    temperature 0 is greedy decoding. `forbid_first` lists tokens the first generated token
-    may not be (e.g. `</think>` right after `<think>` forces the model to think).
-    """
-    if not prompts or any(len(p) == 0 for p in prompts):
-        raise ValueError("every prompt needs at least one token (start it with the BOS token)")
-    longest = max(len(p) for p in prompts)
-    room = model.config.block_size - longest
-    if room < 1:
-        raise ValueError(f"a prompt of {longest} tokens leaves no room in the model's context "
-                         f"of {model.config.block_size} tokens; shorten the prompt")
-    max_new_tokens = min(max_new_tokens, room)
-    was_training = model.training
+def generate(model, prompts: list[list[int]], *, max_new_tokens: int, eos_id: int, pad_id: int,
+             temperature: float, generator: torch.Generator | None = None) -> Generation:
+    """The first edition's decoding of one batch of valid prompts (all speed.py asks of it)."""
     model.eval()
+    max_new_tokens = min(max_new_tokens, model.config.block_size - max(map(len, prompts)))
     device = next(model.parameters()).device
-    tokens, finished = [], []
-    for s in range(0, len(prompts), batch_size):
-        out = _generate_batch(model, prompts[s:s + batch_size], max_new_tokens, eos_id, pad_id,
-                              temperature, top_k, top_p, generator, forbid_first, device)
-        tokens += out.tokens
-        finished += out.finished
-    model.train(was_training)
-    return Generation(tokens, finished)
+    return _generate_batch(model, prompts, max_new_tokens, eos_id, pad_id, temperature, None, None,
+                           generator, None, device)
 
 
 def _generate_batch(model, prompts, max_new_tokens, eos_id, pad_id, temperature, top_k, top_p,
