@@ -91,6 +91,15 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
+def causal_mask(T: int, past: int = 0, device=None) -> torch.Tensor:
+    """(T, past + T) bool: True where query i (at position past + i) may attend to key j.
+
+    With a KV cache the T new queries come after `past` cached keys, so query i sees keys
+    0 .. past + i: the lower triangle shifted right by `past`.
+    """
+    return torch.ones(T, past + T, dtype=torch.bool, device=device).tril(past)
+
+
 class GPT(nn.Module):
     def __init__(self, cfg: GPTConfig):
         super().__init__()
@@ -136,7 +145,7 @@ class GPT(nn.Module):
                 f"(block_size={self.config.block_size}); shorten the prompt or generate fewer tokens")
         if key_mask is None:
             key_mask = torch.ones(B, past + T, dtype=torch.bool, device=idx.device)
-        causal = torch.ones(T, past + T, dtype=torch.bool, device=idx.device).tril(past)
+        causal = causal_mask(T, past, idx.device)
         mask = causal[None, None] & key_mask[:, None, None, :]
         if segment_ids is not None:
             if cache is not None:
