@@ -227,7 +227,8 @@ def save_results(results: dict, out_dir) -> None:
     plt.close("all")
 
 
-def summary_table(results: dict) -> str:
+def summary_table(results: dict, costs: bool = True) -> str:
+    """The chapter's numbers as text; `costs=False` leaves out the bill (shown on its own)."""
     lines = [f"preset {results['preset']} on {results['device']}: {results['seconds']:.0f} s, "
              f"{results['test_problems']} held-out problems", "",
              "Sky-T1 at toy scale: distilled student accuracy by number of teacher traces"]
@@ -240,6 +241,8 @@ def summary_table(results: dict) -> str:
     lines += ["", "Journey vs shortcut learning"]
     lines += [f"  {k:<9} clean accuracy {v['accuracy']:6.1%}, recovery from a planted error "
               f"{v['recovery_rate']:6.1%}" for k, v in results["journey"].items()]
+    if not costs:
+        return "\n".join(lines)
     lines += ["", f"{'run':<48} {'tokens':>10} {'FLOPs':>10} {'seconds':>8} {'$ (GPU)':>10} "
                   f"{'$ (wall)':>9}"]
     lines += [f"{r['run']:<48} {r['tokens']:>10.3g} {r['flops']:>10.3g} {r['seconds']:>8.1f} "

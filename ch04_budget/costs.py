@@ -17,10 +17,15 @@ GPU_PRICE_PER_HOUR = 2.0       # USD per GPU-hour, DeepSeek-V3's rental assumpti
 CPU_PRICE_PER_HOUR = 0.10      # USD per hour of a 2-vCPU cloud VM, about this machine
 PRICE_PER_HOUR = {"cpu": CPU_PRICE_PER_HOUR, "cuda": GPU_PRICE_PER_HOUR, "mps": CPU_PRICE_PER_HOUR}
 
-# Published costs (the DeepSeek-V3 technical report, arXiv 2412.19437; the Sky-T1 and TinyZero
-# project pages): what the course's runs are compared with.
+# Published costs, what the course's runs are compared with. DeepSeek-V3 technical report
+# (arXiv 2412.19437): 2.788M H800 GPU-hours at $2/h for its whole training, of which pretraining
+# is 2.664M (the rest: context extension and post-training). R1's own RL and data on top of V3:
+# about $294K (the Nature version of the R1 paper, 2025, supplementary information). Sky-T1 and
+# TinyZero: their project pages.
 PUBLISHED = {
-    "DeepSeek-V3 pretraining (2.788M H800-hours)": 5.576e6,
+    "DeepSeek-V3 whole training (2.788M H800-hours)": 5.576e6,
+    "DeepSeek-V3 pretraining alone (2.664M H800-hours)": 2.664e6 * GPU_PRICE_PER_HOUR,
+    "DeepSeek-R1 on top of V3 (RL + SFT data)": 294e3,
     "Sky-T1-32B-Preview (SFT on 17K traces)": 450.0,
     "TinyZero (R1-Zero recipe, Countdown)": 30.0,
 }
