@@ -46,9 +46,9 @@ class Answers:
 
 
 def answer(model, tokenizer, prompts: list[str], expected: list[int | None], style: str = "free",
-           *, temperature: float = 0.0, max_new_tokens: int | None = None,
-           generator: torch.Generator | None = None, batch_size: int = 512,
-           progress: bool = False) -> Answers:
+           *, temperature: float = 0.0, top_p: float | None = None,
+           max_new_tokens: int | None = None, generator: torch.Generator | None = None,
+           batch_size: int = 512, progress: bool = False) -> Answers:
     """Generate one completion per prompt in `style` and verify it."""
     if style not in STYLE_PREFIX:
         raise ValueError(f"unknown style {style!r}: use one of {sorted(STYLE_PREFIX)}")
@@ -60,7 +60,7 @@ def answer(model, tokenizer, prompts: list[str], expected: list[int | None], sty
     start = time.perf_counter()
     out = generate(model, ids, max_new_tokens=max_new_tokens or model.config.block_size,
                    eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id, temperature=temperature,
-                   generator=generator, forbid_first=forbid, batch_size=batch_size,
+                   top_p=top_p, generator=generator, forbid_first=forbid, batch_size=batch_size,
                    progress=progress)
     seconds = time.perf_counter() - start
     n_prefix = len(tokenizer.encode(prefix))

@@ -155,12 +155,24 @@ def direction(before: float, after: float, tolerance: float) -> str:
 
 # ------------------------------------------------------------------ chapter 1's checkers
 # The references are the course's own code, so an exercise checks the function the chapter runs.
+# Each checker's cases start with the fixed edge cases a broken version trips over, then random
+# ones from a fixed seed (the same cases every run, so a verdict is reproducible).
+
+def _causal_mask_cases(seed: int = 0) -> list:
+    rng = random.Random(seed)
+    cases = [(1, 0), (2, 0), (5, 0), (3, 1), (1, 4), (4, 3), (8, 0), (6, 10), (17, 2)]
+    cases += [(rng.randint(1, 12), rng.randint(0, 12)) for _ in range(10)]
+    return cases
+
 
 def check_causal_mask(causal_mask: Callable[[int, int], torch.Tensor]) -> Verdict:
-    """Exercise 1.1: the causal mask, with `past` cached keys in front (the KV cache)."""
+    """Exercise 1.1: the causal mask, with `past` cached keys in front (the KV cache).
+
+    `causal_mask(T, past)` returns a (T, past + T) bool tensor, True where query i (at position
+    past + i) may attend to key j, i.e. j <= past + i."""
     from .model import causal_mask as reference
-    cases = [(1, 0), (2, 0), (5, 0), (3, 1), (1, 4), (4, 3), (8, 0), (6, 10), (17, 2)]
-    return check("1.1", causal_mask, lambda T, past: reference(T, past), cases)
+    return check("1.1", causal_mask, lambda T, past: reference(T, past), _causal_mask_cases(),
+                 show_case=lambda case: f"T={case[0]}, past={case[1]}")
 
 
 def _top_p_cases(seed: int = 0) -> list:
@@ -195,7 +207,8 @@ def _answer_cases(seed: int = 0) -> list:
              "<think>x</think><answer>1</answer><answer>2</answer>", "<answer>3.5</answer>",
              "<answer>-5</answer>", "<think>wait</think>", "<answer>۱۲</answer>",
              "<answer>1۲</answer>", "<answer>1234567890123</answer>", "<think><answer>5</answer>",
-             "<answer>5</answer></think><answer>6</answer>"]
+             "<answer>5</answer></think><answer>6</answer>", "<answer>1 2</answer>",
+             "<answer>000123456789</answer>"]
     cases = [(text,) for text in fixed]
     for _ in range(30):
         think = "".join(rng.choice("0123456789+-*=() ") for _ in range(rng.randint(0, 20)))
@@ -210,3 +223,45 @@ def check_extract_answer(extract_answer: Callable[[str], Any]) -> Verdict:
     """Exercise 1.3: the verifier's answer extraction (the number, or None)."""
     from .verifier import verify
     return check("1.3", extract_answer, lambda text: verify(text).answer, _answer_cases())
+
+
+RAISES_VALUE_ERROR = "raises ValueError"
+
+
+def _or_value_error(encode: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`encode`, with a ValueError turned into a value the checker can compare (any other
+    exception, NotImplementedError included, still propagates)."""
+    def wrapped(text):
+        try:
+            return encode(text)
+        except ValueError:
+            return RAISES_VALUE_ERROR
+    return wrapped
+
+
+def _encode_cases(seed: int = 0) -> list:
+    from .arithmetic import ANSWER, END_ANSWER, END_THINK, THINK
+    from .tokenizer import CHARACTERS
+    rng = random.Random(seed)
+    fixed = ["", "3+4?", "(3+4)*2?<think>(3+4)*2 = 7*2 = 14</think><answer>14</answer>",
+             "۱۴+۵ = ۱۹", "<think></think>", "<answer>5</answer>", "<think><think>",
+             "a</answer>b", "wait, 7*2 = 14.", "3÷4?", "Abc", "x<y", "<thinking>", "</think",
+             "3<eos>", "<bos>3", "<pad>", "7>", "tab\there"]
+    cases = [(text,) for text in fixed]
+    pieces = list(CHARACTERS) * 3 + [THINK, END_THINK, ANSWER, END_ANSWER]
+    for _ in range(30):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 25)))
+        if rng.random() < 0.2:   # now and then a character the vocabulary lacks
+            i = rng.randint(0, len(text))
+            text = text[:i] + rng.choice("<>ABZ÷!_") + text[i:]
+        cases.append((text,))
+    return cases
+
+
+def check_encode(encode: Callable[[str], list]) -> Verdict:
+    """Exercise 1.4: the character tokenizer's encode (no BOS/EOS); ValueError for a character
+    the vocabulary lacks."""
+    from .tokenizer import CharTokenizer
+    tokenizer = CharTokenizer()
+    return check("1.4", _or_value_error(encode), _or_value_error(tokenizer.encode),
+                 _encode_cases())

@@ -9,7 +9,8 @@ import matplotlib.pyplot as plt
 from ch01_what_is_reasoning.runtime import write_json
 
 from .pipeline import Pipeline, open_pipeline
-from .plots import plot_r1_zero_curves, plot_rollouts, plot_stages
+from .plots import plot_r1_zero_curves, plot_rollouts, plot_splits, plot_stages
+from .splits import PASS1_SAMPLES, PASS1_TEMPERATURE, PASS1_TOP_P, SPLITS
 
 HEADLINE_STAGES = ("base", "r1_zero", "r1", "distill", "student_rl")  # results.json contract
 METRICS = ("accuracy", "format_rate", "mean_response_tokens", "mixing_rate")
@@ -32,7 +33,10 @@ def stage_metrics(info: dict) -> dict:
     return {**{k: e[k] for k in METRICS}, "consistency": e["consistency"],
             "thinking_rate": e["thinking_rate"], "sampled_accuracy": e["sampled"]["accuracy"],
             "sampled_mixing_rate": e["sampled"]["mixing_rate"],
-            "train_seconds": info.get("seconds"), "loaded_from_cache": info.get("loaded")}
+            "train_seconds": info.get("seconds"), "loaded_from_cache": info.get("loaded"),
+            # the R1 paper's protocol on four splits (splits.py)
+            "pass1": e["splits"]["pass1"], "tokens": e["splits"]["tokens"],
+            "greedy_by_split": e["splits"]["greedy"]}
 
 
 def curve(info: dict, keys=("accuracy", "mean_response_tokens", "mixing_rate")) -> dict:
@@ -73,11 +77,29 @@ def collect_results(pipeline: Pipeline, seconds: float) -> dict:
     }
 
 
+def split_table(stages: dict) -> str:
+    """pass@1 (k samples at T=0.6, top-p 0.95) and tokens per answer, every stage on every split."""
+    head = "".join(f"{s:>17}" for s in SPLITS)
+    lines = [f"pass@1 (T={PASS1_TEMPERATURE}, top-p {PASS1_TOP_P}, {PASS1_SAMPLES} samples), "
+             "tokens per answer", f"{'stage':<20}{head}"]
+    for name, m in stages.items():
+        lines.append(f"{name:<20}" + "".join(f"{m['pass1'][s]:>9.1%} {m['tokens'][s]:>5.1f}t"
+                                             for s in SPLITS))
+    return "\n".join(lines)
+
+
+def split_differences(stages: dict, a: str, b: str) -> dict:
+    """{split: (pass@1 of a - pass@1 of b) in points, tokens of a / tokens of b}."""
+    return {s: (100 * (stages[a]["pass1"][s] - stages[b]["pass1"][s]),
+                stages[a]["tokens"][s] / max(1e-9, stages[b]["tokens"][s])) for s in SPLITS}
+
+
 def save_results(results: dict, out_dir) -> None:
     plot_r1_zero_curves(results["curves"]["r1_zero"], path=out_dir / "r1_zero_curves.png")
     plot_rollouts({s: results["rollouts"][s] for s in ("r1_zero", "r1_zero_consistency")},
                   path=out_dir / "rollouts.png")
     plot_stages(results["stages"], path=out_dir / "stages.png")
+    plot_splits(results["stages"], path=out_dir / "splits.png")
     write_json(out_dir / "results.json", results)
     plt.close("all")
 
@@ -92,6 +114,7 @@ def summary_table(results: dict) -> str:
         lines.append(f"{name:<20} {m['accuracy']:>8.1%} {m['format_rate']:>7.1%} "
                      f"{m['mean_response_tokens']:>7.1f} {m['mixing_rate']:>7.1%} "
                      f"{m['sampled_mixing_rate']:>10.1%}")
+    lines += ["", split_table(results["stages"])]
     c = results["curves"]["r1_zero"]
     lines += ["", f"R1-Zero during RL: accuracy {c['accuracy'][0]:.1%} -> {c['accuracy'][-1]:.1%}, "
               f"length {c['mean_response_tokens'][0]:.1f} -> {c['mean_response_tokens'][-1]:.1f} "

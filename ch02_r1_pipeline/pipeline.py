@@ -72,6 +72,7 @@ from .sft import (
     sft,
     to_dataset,
 )
+from .splits import eval_splits, evaluate_splits, signature
 from .tasks import evaluate, held_out_problems, random_train_problem, rl_prompts
 
 __all__ = ["ACCURACY_FORMAT", "WITH_CONSISTENCY", "Stage", "Settings", "SETTINGS", "KINDS",
@@ -234,6 +235,7 @@ class Pipeline:
         self.tokenizer = CharTokenizer()
         self.test = held_out_problems(self.settings.test_problems)
         self.curve_set = self.test[:: max(1, len(self.test) // self.settings.curve_problems)]
+        self.splits = eval_splits(self.test)     # in_distribution, harder, easy, knowledge
         self.info: dict[str, dict] = {}
         self._models: dict[str, torch.nn.Module] = {}
 
@@ -300,8 +302,11 @@ class Pipeline:
             model, info = run_kind(self, stage)
             info.update(preset=self.preset.name, stage=name, seconds=time.perf_counter() - start,
                         device=str(self.device), loaded=False)
-        if "eval" not in info:
-            info["eval"] = self._evaluate(model)
+        if ("eval" not in info
+                or info["eval"].get("splits", {}).get("signature") != signature(self.splits)):
+            # A checkpoint evaluated before the four splits (or on other ones) keeps its other numbers.
+            info["eval"] = info.get("eval") or self._evaluate(model)
+            info["eval"]["splits"] = evaluate_splits(model, self.tokenizer, self.splits)
             save_cached(self.path(name), model, recipe_, {k: v for k, v in info.items() if k != "loaded"})
         self._models[name], self.info[name] = model.eval(), info
         return info

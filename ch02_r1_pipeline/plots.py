@@ -50,12 +50,36 @@ def plot_stages(stages: dict, path=None):
                          for s in names])
     for bar, s in zip(bars, names):
         ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(),
-                f"{stages[s]['accuracy']:.0%}\n{stages[s]['mean_response_tokens']:.0f} tok",
+                f"{100 * stages[s]['accuracy']:.1f}\n{stages[s]['mean_response_tokens']:.0f} tok",
                 ha="center", va="bottom", fontsize=8)
-    ax.set(ylabel="accuracy (held-out, greedy)", ylim=(0, 1.2),
+    ax.set(ylabel="accuracy (held-out, greedy; labels in %)", ylim=(0, 1.2),
            title="every stage of the pipeline on the same test set (blue: teacher size, "
                  "gray: student)")
     ax.tick_params(axis="x", labelsize=8)
+    return _finish(fig, path)
+
+
+def plot_splits(stages: dict, path=None):
+    """pass@1 (top row, in points) and tokens per answer (bottom row) of every stage, one column
+    per split. Values are written on the bars with one decimal, so 99.7 and 99.8 stay apart."""
+    splits = list(next(iter(stages.values()))["pass1"])
+    names = [s for s in STAGE_LABEL if s in stages][::-1]
+    labels = [STAGE_LABEL[s].replace("\n", " ") for s in names]
+    colors = ["tab:gray" if "student" in s or s == "distill" else "tab:blue" for s in names]
+    fig, axes = plt.subplots(2, len(splits), figsize=(3.2 * len(splits), 7), sharey=True)
+    for col, split in enumerate(splits):
+        for row, (key, scale, unit) in enumerate((("pass1", 100, "pass@1 (points)"),
+                                                  ("tokens", 1, "tokens per answer"))):
+            ax = axes[row][col]
+            values = [scale * stages[s][key][split] for s in names]
+            ax.barh(labels, values, color=colors)
+            for y, v in enumerate(values):
+                ax.text(v, y, f" {v:.1f}", va="center", fontsize=7)
+            ax.set_xlim(0, max(values + [1]) * 1.25)
+            ax.set(xlabel=unit, title=split.replace("_", " ") if row == 0 else None)
+            ax.tick_params(axis="y", labelsize=8)
+            ax.grid(alpha=0.3, axis="x")
+    fig.suptitle("every stage on four splits (T=0.6, top-p 0.95; blue: teacher size, gray: student)")
     return _finish(fig, path)
 
 

@@ -90,10 +90,7 @@ def sky_t1_section(pipeline, s: Settings, progress: bool):
     tok, test, device, rows = pipeline.tokenizer, pipeline.test, str(pipeline.device), []
     student = pipeline.model("student_base")
     t0 = time.perf_counter()
-    if s.teacher == "worked solutions":   # tiny preset: its R1 writes nothing correct
-        pool = worked_traces(s.teacher_problems)
-    else:
-        pool = teacher_traces(pipeline.model(s.teacher), tok, s.teacher_problems, progress=progress)
+    pool = trace_pool(pipeline, s, progress)
     pool_tokens = sum(len(tok.encode(t.prompt + t.completion, bos=True)) for t in pool)
     sampled = 0 if s.teacher == "worked solutions" else pool_tokens   # the world's traces are free
     teacher_params = pipeline.model(s.teacher if s.teacher in pipeline.stages else "r1").num_params()
@@ -121,13 +118,26 @@ def sky_t1_section(pipeline, s: Settings, progress: bool):
              "targeted_vs_random": targeted, "teacher_traces": len(pool)}, rows)
 
 
+def trace_pool(pipeline, s: Settings, progress: bool = False) -> list:
+    """The traces the student is distilled on: the teacher's, rejection-sampled (one sample per
+    problem), or the world's worked solutions when `s.teacher` says so."""
+    if s.teacher == "worked solutions":   # tiny preset: its R1 writes nothing correct
+        return worked_traces(s.teacher_problems)
+    return teacher_traces(pipeline.model(s.teacher), pipeline.tokenizer, s.teacher_problems,
+                          progress=progress)
+
+
+def sweep_config(pipeline):
+    """The sweep's pure-RL recipe: R1-Zero's settings, with the sweep's own prompt stream (seed
+    0, as in the first edition)."""
+    return dataclasses.replace(pipeline.stage("r1_zero").settings, seed=0)
+
+
 def tinyzero_section(pipeline, s: Settings, root, progress: bool):
     """3. TinyZero at toy scale: R1-Zero's recipe on models of several sizes. Returns (the
     sweep, cost rows, seconds of pretraining that an earlier call paid for)."""
     tok, test, device, rows, loaded_seconds = pipeline.tokenizer, pipeline.test, pipeline.device, [], 0.0
-    rl_stage = pipeline.stage("r1_zero")
-    # R1-Zero's settings, with the sweep's own prompt stream (seed 0, as in the first edition)
-    config = dataclasses.replace(rl_stage.settings, seed=0)
+    config = sweep_config(pipeline)
     sweep = [_chapter2_point(pipeline, "student_base", "student_rl")]
     for shape in s.sweep_shapes:
         name = f"base_{shape.n_layer}x{shape.n_embd}.pt"
@@ -153,15 +163,7 @@ def journey_section(pipeline, s: Settings, progress: bool):
     tok, test, device, rows, journey = pipeline.tokenizer, pipeline.test, str(pipeline.device), [], {}
     base = pipeline.model("base")
     for name, corrections in (("shortcut", 0.0), ("journey", s.journey_corrections)):
-        pairs = sft_traces(s.journey_problems, corrections)
-        model = copy.deepcopy(base).train()
-        result = sft(model, pairs, tok, steps=s.journey_steps, batch_size=16, lr=s.journey_lr,
-                     desc=f"SFT ({name})", progress=progress)
-        model.eval()
-        recovery = recovery_rate(model, tok, test)
-        journey[name] = {"accuracy": evaluate(model, tok, test)["accuracy"],
-                         "recovery_rate": recovery.recovery_rate, "wait_rate": recovery.wait_rate,
-                         "examples": len(pairs), "example_planted": recovery.completions[:3]}
+        journey[name], result = journey_run(base, tok, test, corrections, s, name, progress)
         rows.append(cost_row(f"ch04 SFT {name}", result.tokens,
                              training_flops(base.num_params(), result.tokens), result.seconds, device))
     base_recovery = recovery_rate(base, tok, test)
@@ -169,6 +171,22 @@ def journey_section(pipeline, s: Settings, progress: bool):
                        "recovery_rate": base_recovery.recovery_rate,
                        "wait_rate": base_recovery.wait_rate}
     return journey, rows
+
+
+def journey_run(base, tokenizer, test, corrections: float, s: Settings, name: str = "journey",
+                progress: bool = False):
+    """A copy of `base` fine-tuned on `s.journey_problems` problems' clean traces plus
+    `corrections` corrected traces per problem (0: shortcut learning), then scored on `test`:
+    (its clean accuracy, recovery and wait rates, the SFT's TrainResult)."""
+    pairs = sft_traces(s.journey_problems, corrections)
+    model = copy.deepcopy(base).train()
+    result = sft(model, pairs, tokenizer, steps=s.journey_steps, batch_size=16, lr=s.journey_lr,
+                 desc=f"SFT ({name})", progress=progress)
+    model.eval()
+    recovery = recovery_rate(model, tokenizer, test)
+    return ({"accuracy": evaluate(model, tokenizer, test)["accuracy"],
+             "recovery_rate": recovery.recovery_rate, "wait_rate": recovery.wait_rate,
+             "examples": len(pairs), "example_planted": recovery.completions[:3]}, result)
 
 
 def rest_of_the_wall_time(pipeline, seconds: float, runs: list[dict], loaded_seconds: float) -> dict:

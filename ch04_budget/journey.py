@@ -41,10 +41,19 @@ def sft_traces(n: int, corrections: float = 0.0, seed: int = 0) -> list[tuple[st
     pairs = [(p.prompt(), step_by_step_completion(p, choice_rng)) for p in problems]
     for i in range(round(n * corrections)):
         problem = problems[i % n]
-        completion = step_by_step_completion(problem, choice_rng, correction=True)
-        cut = completion.index(WAIT)
-        pairs.append((problem.prompt() + completion[:cut], completion[cut:]))
+        pairs.append(journey_pair(problem.prompt(),
+                                  step_by_step_completion(problem, choice_rng, correction=True)))
     return pairs
+
+
+def journey_pair(prompt: str, completion: str) -> tuple[str, str]:
+    """The SFT pair of one worked solution. A corrected one is cut right before its " wait ":
+    the prompt gets everything up to and including the wrong step, the completion starts with
+    " wait " (its leading space included) and the fix. A clean solution stays whole."""
+    cut = completion.find(WAIT)
+    if cut < 0:
+        return prompt, completion
+    return prompt + completion[:cut], completion[cut:]
 
 
 def planted_prefix(problem, rng: random.Random) -> str:
@@ -72,7 +81,15 @@ def recovery_rate(model, tokenizer, problems, seed: int = 0, batch_size: int = 5
     out = generate(model, ids, max_new_tokens=max(1, room), eos_id=tokenizer.eos_id,
                    pad_id=tokenizer.pad_id, batch_size=batch_size)
     completions = [prefix + tokenizer.decode(t) for prefix, t in zip(prefixes, out.tokens)]
-    n = max(1, len(problems))
-    correct = sum(verify(c, p.answer).correct for c, p in zip(completions, problems))
+    recovered, noticed = recovery_scores(completions, prefixes, [p.answer for p in problems])
+    return Recovery(recovered, noticed, len(problems), completions)
+
+
+def recovery_scores(completions: list[str], prefixes: list[str], answers: list) -> tuple[float, float]:
+    """(recovery rate, wait rate) of planted-error runs: each completion is its planted prefix
+    followed by what the model wrote. Recovered: `verify` finds the right answer, whether or not
+    the model noticed. Noticed: the model itself wrote " wait " (after the prefix). 0 of 0 is 0."""
+    n = max(1, len(completions))
+    correct = sum(verify(c, a).correct for c, a in zip(completions, answers))
     noticed = sum(WAIT in c[len(prefix):] for c, prefix in zip(completions, prefixes))
-    return Recovery(correct / n, noticed / n, len(problems), completions)
+    return correct / n, noticed / n

@@ -13,6 +13,7 @@ from ch02_r1_pipeline.chapter import HEADLINE_STAGES, METRICS
 from ch02_r1_pipeline.grpo import GRPOTrainer
 from ch02_r1_pipeline.inspector import inspect_rewards
 from ch02_r1_pipeline.pipeline import STAGES, Pipeline
+from ch02_r1_pipeline.splits import SPLITS
 from ch02_r1_pipeline.tasks import PERSIAN_SHARE, TEST_OPS, held_out_problems
 
 
@@ -43,8 +44,17 @@ def test_results_json_has_the_contract_keys(cli_run):
     curve = results["curves"]["r1_zero"]
     assert curve["step"][0] == 0 and curve["step"][-1] == pipeline_module.SETTINGS["tiny"].r1_zero_steps
     assert len(curve["accuracy"]) == len(curve["mean_response_tokens"]) == len(curve["step"])
-    for name in ("r1_zero_curves.png", "rollouts.png", "stages.png"):
+    for name in ("r1_zero_curves.png", "rollouts.png", "stages.png", "splits.png"):
         assert (cli_run / "ch02" / name).stat().st_size > 0
+
+
+def test_every_stage_is_scored_on_the_four_splits(cli_run):
+    results = json.loads((cli_run / "ch02" / "results.json").read_text())
+    for stage, m in results["stages"].items():
+        for key in ("pass1", "tokens", "greedy_by_split"):
+            assert sorted(m[key]) == sorted(SPLITS), (stage, key)
+        assert all(0.0 <= v <= 1.0 for v in m["pass1"].values()), (stage, m["pass1"])
+        assert all(v > 0 for v in m["tokens"].values()), (stage, m["tokens"])
 
 
 def test_every_stage_saved_its_output(cli_run):

@@ -73,7 +73,8 @@ def test_the_heading_reader_finds_exercises_and_stops_at_the_next_section(tmp_pa
              {"cell_type": "markdown", "source": ["## Wrap-up"]},
              {"cell_type": "code", "source": ["print('not part of it')"]},
              {"cell_type": "markdown", "source": ["### Exercise 2.2: group size\n"]},
-             {"cell_type": "code", "source": ["PREDICTION = None\n", "if ready('2.2', PREDICTION=PREDICTION): pass"]}]
+             {"cell_type": "code",
+              "source": ["PREDICTION = None\n", "if ready('2.2', PREDICTION=PREDICTION): pass"]}]
     path = tmp_path / "nb.ipynb"
     path.write_text(json.dumps({"cells": cells}))
     found = exercises(path)

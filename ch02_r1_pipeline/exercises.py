@@ -1,0 +1,481 @@
+"""Chapter 2's exercises: four checkers ("build it") and three short GRPO experiments.
+
+Build it (each checker runs the student's function against the course's own on edge cases
+first, then random ones from a fixed seed; see chapter 1's `exercises.py` for `check`):
+
+- 2.1 `check_format_reward`: R1-Zero's format reward (rewards.format_reward)
+- 2.2 `check_consistency_reward`: R1's language-consistency reward (rewards.consistency_reward)
+- 2.3 `check_group_advantages`: GRPO's group-relative advantages (grpo_loss.group_advantages)
+- 2.4 `check_grpo_loss`: the clipped GRPO loss and its three token averages (grpo_loss.grpo_loss),
+  compared on the value and on the gradient it sends back to the log-probabilities
+
+Experiments (each a short R1-Zero run from a copy of the cached base model, in memory only:
+nothing is written to runs/, so the chapter's checkpoints are never touched):
+
+- 2.5 `group_size_experiment`: G completions per prompt, against the chapter's G = 8
+- 2.6 `kl_experiment`: the KL penalty beta > 0, against the chapter's beta = 0
+- 2.7 `consistency_experiment`: the consistency reward added to R1-Zero's two rewards
+
+The baseline of all three is the chapter's own R1-Zero settings, shortened; it runs once per
+session and is shared. `plot_experiment` draws a result.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from ch01_what_is_reasoning.cache import load_cached, plain
+from ch01_what_is_reasoning.exercises import (  # ready, ... are re-exported for the notebooks
+    Verdict,
+    _show,
+    check,
+    compare_prediction,
+    direction,
+    ready,
+)
+from ch01_what_is_reasoning.overrides import override
+from ch01_what_is_reasoning.sampling import generate
+
+from .grpo import GRPOConfig, GRPOTrainer, completion_logprobs
+from .grpo_loss import group_advantages, grpo_loss, k3_kl
+from .plots import _smooth, plt
+from .rewards import consistency_reward, format_reward
+from .tasks import evaluate, rl_prompts
+
+__all__ = ["check_format_reward", "check_consistency_reward", "check_group_advantages",
+           "check_grpo_loss", "ShortRun", "ExperimentResult", "short_r1_zero",
+           "group_size_experiment", "kl_experiment", "consistency_experiment", "plot_experiment",
+           "kl_to_base", "ready", "compare_prediction", "direction", "Verdict"]
+
+
+# ------------------------------------------------------------------ 2.1: the format reward
+
+def _format_cases(seed: int = 0) -> list:
+    """Lists of completions: one edge case per list first, then random lists of 1-4."""
+    fixed = [
+        "<think>3+4=7</think><answer>7</answer>",               # the template
+        "<think></think><answer>7</answer>",                    # an empty thinking block is fine
+        "<answer>7</answer>",                                   # no thinking block
+        "<think>a</think> <answer> 42 </answer>",               # whitespace between and inside
+        "  <think>a</think>\n<answer>42</answer>\n",            # whitespace around
+        "<think>a</think><answer>42</answer> extra",            # text after the answer
+        "so <think>a</think><answer>42</answer>",               # text before the thinking
+        "<think>a</think>x<answer>42</answer>",                 # text between the blocks
+        "<think>a</think><answer>-5</answer>",                  # not a digit string
+        "<think>a</think><answer>3.5</answer>",
+        "<think>a</think><answer></answer>",                    # an empty answer
+        "<think>a</think><answer>۱۲</answer>",                  # Persian digits
+        "<think>a</think><answer>1۲</answer>",                  # both scripts: still digits
+        "<think>a</think><answer>123456789012</answer>",        # 12 digits: the longest answer
+        "<think>a</think><answer>1234567890123</answer>",       # 13 digits: too long
+        "<think>a</think><answer>٣</answer>",                   # Arabic-Indic 3 (isdigit() says yes)
+        "<think>a</think><answer>1 2</answer>",
+        "<think>a<think>b</think><answer>1</answer>",           # a tag twice
+        "<think>a</think><answer>1</answer><answer>2</answer>",
+        "<think>a</think><answer>1</answer></think>",
+        "<answer>1</answer><think>a</think>",                   # wrong order
+        "<think>a</think><answer>1",                            # not closed
+        "<think>a<answer>1</answer>",
+        "",
+        "<think>a</think><answer>00</answer>",
+    ]
+    cases = [([text],) for text in fixed]
+    rng = random.Random(seed)
+    for _ in range(40):
+        batch = []
+        for _ in range(rng.randint(1, 4)):
+            think = "".join(rng.choice("0123456789+-*=() ۱۲") for _ in range(rng.randint(0, 12)))
+            head = rng.choice(["", "", " ", "\n", "x", "<think>"])
+            gap = rng.choice(["", "", " ", "\n", "x", "</think>"])
+            value = rng.choice([str(rng.randint(0, 999)), "۴۲", "", "-1", "7 ", " 7", "a"])
+            tail = rng.choice(["", "", " ", "\n", "x", "</answer>", "<answer>"])
+            body = rng.choice([f"<think>{think}</think>{gap}<answer>{value}</answer>",
+                               f"<think>{think}</think>{gap}<answer>{value}</answer>",
+                               f"<answer>{value}</answer>", f"<think>{think}{gap}<answer>{value}"])
+            batch.append(head + body + tail)
+        cases.append((batch,))
+    return cases
+
+
+def check_format_reward(student: Callable) -> Verdict:
+    """Exercise 2.1: `student(completions)` -> one float per completion, 1.0 for exactly
+    <think>...</think><answer>NUMBER</answer> (see the exercise's rules), else 0.0."""
+    return check("2.1", student, format_reward, _format_cases(),
+                 show_case=lambda case: f"completions={case[0]!r}")
+
+
+# ------------------------------------------------------------------ 2.2: the consistency reward
+
+def _consistency_cases(seed: int = 0) -> list:
+    """(completions, prompts) pairs: edge cases first, then random ones."""
+    latin, persian = "(3+4)*2?", "(۳+۴)*۲?"
+    fixed = [
+        ("<think>(3+4)*2 = 7*2 = 14</think><answer>14</answer>", latin),     # all in the prompt's script
+        ("<think>(۳+۴)*۲ = ۷*۲ = ۱۴</think><answer>۱۴</answer>", persian),
+        ("<think>(۳+۴)*۲ = 7*2 = ۱۴</think><answer>۱۴</answer>", persian),   # mixed: a share
+        ("<think>(3+4)*2 = 7*2 = 14</think><answer>14</answer>", persian),   # all in the other script
+        ("<think>(3+4)*2 = 14</think><answer>14</answer>", "what is x?"),    # a prompt without digits
+        ("<think>1</think><answer>1</answer>", ""),
+        ("<answer>14</answer>", latin),                                      # no thinking block
+        ("<think>hmm</think><answer>14</answer>", latin),                    # thinking without digits
+        ("<think></think><answer>14</answer>", persian),
+        ("<think>1+2 = 3</think><answer>3</answer>", "1+۲?"),                # a tie: Latin
+        ("<think>۱+۲ = ۳</think><answer>۳</answer>", "1+۲?"),
+        ("<think>۱+۲*3 = ۷</think><answer>۷</answer>", "۱+۲*3?"),            # majority Persian
+        ("<think>(۳+۴)*۲ = ۱۴</think><answer>14</answer>", persian),          # the answer does not count
+        ("before 1234 <think>۱۲</think><answer>12</answer>", persian),       # nor text before the block
+        ("<think>۱</think><think>1</think><answer>1</answer>", persian),      # only the first block
+        ("<think>(3+4)*2 = 14", latin),                                      # a block never closed
+        ("</think>14<think>", latin),
+    ]
+    cases = [([c], [p]) for c, p in fixed]
+    rng = random.Random(seed)
+    for _ in range(40):
+        completions, prompts = [], []
+        for prompt, _ in rl_prompts(rng, rng.randint(1, 4)):
+            digits = rng.choice(["0123456789", "۰۱۲۳۴۵۶۷۸۹", "0123456789۰۱۲۳۴۵۶۷۸۹", "0۱"])
+            think = "".join(rng.choice(digits + "+-*=() ") for _ in range(rng.randint(0, 16)))
+            completions.append(rng.choice([f"<think>{think}</think><answer>{rng.randint(0, 99)}</answer>",
+                                           f"<think>{think}</think>", f"<answer>{think}</answer>"]))
+            prompts.append(rng.choice([prompt, prompt, "no digits?"]))
+        cases.append((completions, prompts))
+    return cases
+
+
+def check_consistency_reward(student: Callable) -> Verdict:
+    """Exercise 2.2: `student(completions, prompts=...)` -> the share of each thinking block's
+    digits written in its prompt's digit script (see the exercise's rules)."""
+    return check("2.2", lambda completions, prompts: student(completions, prompts=prompts),
+                 lambda completions, prompts: consistency_reward(completions, prompts=prompts),
+                 _consistency_cases(),
+                 show_case=lambda case: f"completions={case[0]!r}, prompts={case[1]!r}")
+
+
+# ------------------------------------------------------------------ 2.3: group advantages
+
+def _advantage_cases(seed: int = 0) -> list:
+    fixed = [
+        [[1.1, 1.1, 0.1, 0.0], [1.1, 1.1, 1.1, 1.1]],   # the chapter's example: an all-equal group
+        [[1.0, 0.0]],                                   # G = 2: sample or population std?
+        [[0.0, 0.1]],                                   # a small std: where does eps go?
+        [[0.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]],   # square: rows, not columns
+        [[0.0, 0.0, 0.0, 1.0], [10.0, 20.0, 30.0, 40.0]],      # groups on different scales
+        [[0.5, 0.5, 0.5]],
+    ]
+    cases = [(torch.tensor(r),) for r in fixed]
+    gen = torch.Generator().manual_seed(seed)
+    for i in range(30):
+        n = int(torch.randint(1, 7, (1,), generator=gen))
+        g = int(torch.randint(2, 17, (1,), generator=gen))
+        if i % 2 == 0:   # rule rewards: accuracy + 0.1 x format
+            levels = torch.tensor([0.0, 0.1, 1.0, 1.1])
+            rewards = levels[torch.randint(0, 4, (n, g), generator=gen)]
+        else:
+            rewards = torch.randn(n, g, generator=gen) * 2 + 1
+        cases.append((rewards,))
+    return cases
+
+
+def check_group_advantages(student: Callable) -> Verdict:
+    """Exercise 2.3: `student(rewards)` with rewards (n_prompts, G) -> advantages, same shape:
+    (r - the group's mean) / (the group's sample std + 1e-4)."""
+    return check("2.3", student, lambda rewards: group_advantages(rewards), _advantage_cases(),
+                 show_case=lambda case: f"rewards={_show(case[0], 300)}")
+
+
+# ------------------------------------------------------------------ 2.4: the GRPO loss
+
+def _loss_cases(seed: int = 0) -> list:
+    """(logp, old_logp, advantages, mask, eps_low, eps_high, loss_type)."""
+    # ratios exp(logp - old_logp): 1.5 (above 1 + eps_high), 0.6 (below 1 - eps_low), 1.1, 1.0
+    d = torch.tensor([[0.405465, -0.510826, 0.0953102, 0.0],
+                      [0.405465, -0.510826, 0.0953102, 0.0]])
+    old = torch.tensor([[-1.0, -2.0, -0.5, -3.0], [-0.2, -1.5, -2.5, -0.7]])
+    full, padded = torch.ones(2, 4), torch.tensor([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0]])
+    cases = []
+    for adv in ([1.0, 1.0], [-1.0, -1.0], [2.0, -0.5]):
+        cases.append((old + d, old, torch.tensor(adv), full, 0.2, 0.28, "dapo"))
+    for loss_type in ("dapo", "grpo", "dr_grpo"):
+        cases.append((old + d, old, torch.tensor([1.5, -1.0]), padded, 0.2, 0.28, loss_type))
+    empty_row = torch.tensor([[1.0, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]])   # a row with no tokens
+    for loss_type in ("grpo", "dapo", "dr_grpo"):
+        cases.append((old + d, old, torch.tensor([1.0, 3.0]), empty_row, 0.2, 0.28, loss_type))
+    cases.append((old, old.clone(), torch.tensor([0.7, -0.3]), padded, 0.2, 0.28, "grpo"))  # mu = 1
+    gen = torch.Generator().manual_seed(seed)
+    for i in range(30):
+        n = int(torch.randint(1, 7, (1,), generator=gen))
+        t = int(torch.randint(1, 9, (1,), generator=gen))
+        old_logp = -torch.rand(n, t, generator=gen) * 3
+        logp = old_logp + torch.randn(n, t, generator=gen) * 0.3
+        advantages = torch.randn(n, generator=gen)
+        lengths = torch.randint(1, t + 1, (n,), generator=gen)
+        mask = (torch.arange(t)[None, :] < lengths[:, None]).float()
+        eps_low, eps_high = [(0.2, 0.28), (0.2, 0.2), (0.1, 0.3)][i % 3]
+        loss_type = ("grpo", "dapo", "dr_grpo")[(i // 3) % 3]
+        cases.append((logp, old_logp, advantages, mask, eps_low, eps_high, loss_type))
+    return cases
+
+
+def _loss_and_gradient(loss_fn: Callable) -> Callable:
+    """Call a loss function, then return (its value, d loss / d logp): the gradient is what
+    training uses, so a loss that is right in value but cut from the graph is wrong."""
+    def run(logp, old_logp, advantages, mask, eps_low, eps_high, loss_type):
+        logp = logp.clone().requires_grad_(True)
+        loss = loss_fn(logp, old_logp, advantages, mask, eps_low, eps_high, loss_type)
+        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+            raise TypeError(f"the loss must be a 0-dim tensor (one number), got {_show(loss, 120)}")
+        if not loss.requires_grad:
+            raise TypeError("the loss does not depend on logp any more: keep the graph (no .item(), "
+                            ".detach(), torch.no_grad() or Python floats on the way)")
+        loss.backward()
+        grad = logp.grad if logp.grad is not None else torch.zeros_like(logp)
+        return loss.detach(), grad
+    return run
+
+
+def _show_loss_case(case) -> str:
+    names = ("logp", "old_logp", "advantages", "mask")
+    tensors = ", ".join(f"{n}={_show(v, 260)}" for n, v in zip(names, case[:4]))
+    return f"{tensors}\n  eps_low={case[4]}, eps_high={case[5]}, loss_type={case[6]!r}"
+
+
+def check_grpo_loss(student: Callable) -> Verdict:
+    """Exercise 2.4: `student(logp, old_logp, advantages, mask, eps_low, eps_high, loss_type)`
+    -> the GRPO loss (a 0-dim tensor), compared as (value, gradient with respect to logp)."""
+    def reference(logp, old_logp, advantages, mask, eps_low, eps_high, loss_type):
+        return grpo_loss(logp, old_logp, advantages, mask, eps_low=eps_low, eps_high=eps_high,
+                         loss_type=loss_type)[0]
+
+    return check("2.4", _loss_and_gradient(student), _loss_and_gradient(reference), _loss_cases(),
+                 show_case=_show_loss_case)
+
+
+# ------------------------------------------------------------------ the experiments
+
+# Sizes per preset: steps of GRPO per run, held-out problems scored greedily every
+# `eval_every` steps (and the KL to the base measured on `kl_samples` samples of each).
+EXPERIMENT_SIZES = {
+    "tiny": {"steps": 2, "eval_problems": 6, "eval_every": 1, "kl_samples": 1},
+    "cpu": {"steps": 30, "eval_problems": 60, "eval_every": 5, "kl_samples": 2},
+    "gpu": {"steps": 30, "eval_problems": 60, "eval_every": 5, "kl_samples": 2},
+}
+_RUNS: dict = {}    # finished runs of this session, by their settings (the baseline runs once)
+
+
+@dataclass
+class ShortRun:
+    """One short GRPO run: the trainer's per-step logs (its own samples at temperature 1) and
+    the points measured every few steps (greedy held-out accuracy, length, KL to the base)."""
+
+    label: str
+    config: GRPOConfig
+    history: list = field(default_factory=list)
+    points: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    def logged(self, key: str) -> list:
+        """One value per GRPO step, from the trainer's logs ('reward', 'accuracy', ...)."""
+        return [h[key] for h in self.history]
+
+    def measured(self, key: str) -> list:
+        """One value per measuring point ('step', 'accuracy', 'mean_response_tokens', 'kl')."""
+        return [p[key] for p in self.points]
+
+
+@dataclass
+class ExperimentResult:
+    exercise: str
+    runs: dict            # label -> ShortRun: the baseline first, then the changed run
+    metric: str           # what was compared, in words
+    before: float         # the metric for the baseline
+    after: float          # the metric for the changed run
+    tolerance: float
+    measured: str         # 'higher', 'lower' or 'about the same' (after vs before)
+    panel: str            # which curve plot_experiment draws third
+
+    def __str__(self) -> str:
+        (base_label, base_run), (label, run) = self.runs.items()
+        return (f"Exercise {self.exercise}: {self.metric}\n"
+                f"  {base_label:<24} {self.before:.3f}   ({len(base_run.history)} steps, "
+                f"{_rollouts(base_run)} rollouts, {base_run.seconds:.0f} s)\n"
+                f"  {label:<24} {self.after:.3f}   ({len(run.history)} steps, "
+                f"{_rollouts(run)} rollouts, {run.seconds:.0f} s)\n"
+                f"  -> {self.measured} (a change within ±{self.tolerance:g} counts as about the same)")
+
+    __repr__ = __str__
+
+
+def _rollouts(run: ShortRun) -> int:
+    return run.config.prompts_per_step * run.config.group_size * len(run.history)
+
+
+def _base_model(pipeline):
+    """The base model, loaded read-only from runs/ (trained, as chapter 1 does, only if missing)."""
+    model, _ = load_cached(pipeline.path("base"), pipeline.stage_recipe("base"), pipeline.device,
+                           "base", pipeline.tokenizer.vocab_size)
+    return (model if model is not None else pipeline.model("base")).eval()
+
+
+@torch.no_grad()
+def kl_to_base(model, base, tokenizer, prompts: list[str], samples: int = 2,
+               max_new_tokens: int = 110, temperature: float = 1.0, seed: int = 0) -> float:
+    """How far `model` has moved from `base`: KL(model || base) per response, estimated on
+    `samples` answers of `model` to each prompt (the k3 estimator of grpo_loss, summed over
+    each answer's tokens, averaged over answers). 0 for the base itself."""
+    ids = [tokenizer.encode(p, bos=True) for p in prompts for _ in range(samples)]
+    out = generate(model, ids, max_new_tokens=max_new_tokens, eos_id=tokenizer.eos_id,
+                   pad_id=tokenizer.pad_id, temperature=temperature,
+                   generator=torch.Generator().manual_seed(seed))
+    completions = [t + [tokenizer.eos_id] if f else t for t, f in zip(out.tokens, out.finished)]
+    logp, mask, _ = completion_logprobs(model, ids, completions, tokenizer.pad_id,
+                                        temperature=temperature)
+    ref_logp, _, _ = completion_logprobs(base, ids, completions, tokenizer.pad_id,
+                                         temperature=temperature)
+    return float((k3_kl(logp, ref_logp) * mask).sum(1).mean())
+
+
+def short_r1_zero(pipeline, changes: dict | None = None, *, label: str | None = None,
+                  progress: bool = True, **sizes) -> ShortRun:
+    """A short R1-Zero run: GRPO from a copy of the base with the r1_zero stage's settings,
+    `changes` applied ({"group_size": 2}, {"beta": 0.5}, {"reward_weights.consistency": 2.0}),
+    for EXPERIMENT_SIZES[preset]["steps"] steps (or `steps=`). In memory only: nothing is
+    saved. A run with the same settings is computed once per session."""
+    sizes = {**EXPERIMENT_SIZES.get(pipeline.preset.name, EXPERIMENT_SIZES["cpu"]), **sizes}
+    config = override(pipeline.stage("r1_zero").settings, {"steps": sizes["steps"], **(changes or {})})
+    label = label or ", ".join(f"{k}={v}" for k, v in (changes or {}).items()) or "baseline"
+    key = (id(pipeline), json.dumps(plain(config), sort_keys=True), json.dumps(sizes, sort_keys=True))
+    if key in _RUNS:
+        return _relabelled(_RUNS[key], label)
+    base = _base_model(pipeline)
+    tok = pipeline.tokenizer
+    problems = pipeline.test[:: max(1, len(pipeline.test) // sizes["eval_problems"])]
+    problems = problems[: sizes["eval_problems"]]
+    prompts = [p.prompt() for p in problems]
+    trainer = GRPOTrainer(copy.deepcopy(base).train(), tok, rl_prompts, config)
+    run = ShortRun(label, config)
+    start = time.perf_counter()
+
+    def measure(trainer):
+        model = trainer.model.eval()
+        point = {"step": trainer.step, **evaluate(model, tok, problems)}
+        point["kl"] = kl_to_base(model, base, tok, prompts, sizes["kl_samples"],
+                                 config.max_new_tokens, config.temperature)
+        run.points.append(point)
+
+    def after_step(trainer, stats):
+        if trainer.step % sizes["eval_every"] == 0 or trainer.step == config.steps:
+            measure(trainer)
+
+    measure(trainer)
+    trainer.train(config.steps, progress=progress, desc=label, callback=after_step)
+    run.history, run.seconds = trainer.history, time.perf_counter() - start
+    _RUNS[key] = run
+    return run
+
+
+def _relabelled(run: ShortRun, label: str) -> ShortRun:
+    return ShortRun(label, run.config, run.history, run.points, run.seconds)
+
+
+def _checked(pipeline, changes: dict) -> dict:
+    """`changes` once they are known to be valid settings: a wrong one fails here, by name,
+    before the baseline spends any time."""
+    override(pipeline.stage("r1_zero").settings, changes)
+    return changes
+
+
+def _experiment(exercise, pipeline, changes, label, metric, value, tolerance, panel, progress):
+    baseline = short_r1_zero(pipeline, label=_baseline_label(pipeline), progress=progress)
+    changed = short_r1_zero(pipeline, changes, label=label, progress=progress)
+    before, after = value(baseline), value(changed)
+    return ExperimentResult(exercise, {baseline.label: baseline, changed.label: changed}, metric,
+                            before, after, tolerance, direction(before, after, tolerance), panel)
+
+
+def _baseline_label(pipeline) -> str:
+    cfg = pipeline.stage("r1_zero").settings
+    return f"R1-Zero (G={cfg.group_size}, beta={cfg.beta:g})"
+
+
+def _after_step_0(run: ShortRun, key: str) -> float:
+    values = [p[key] for p in run.points if p["step"] > 0]
+    return sum(values) / max(1, len(values))
+
+
+def _last_third(run: ShortRun, key: str) -> float:
+    values = run.logged(key)[-max(1, len(run.history) // 3):]
+    return sum(values) / max(1, len(values))
+
+
+def group_size_experiment(pipeline, group_size: int, progress: bool = True) -> ExperimentResult:
+    """Exercise 2.5: R1-Zero with `group_size` completions per prompt (same prompts per step,
+    same number of steps). Compared: held-out accuracy (greedy), averaged over the points
+    measured after step 0: how fast the run learns."""
+    changes = _checked(pipeline, {"group_size": group_size})
+    return _experiment("2.5", pipeline, changes, f"G={group_size}",
+                       "held-out accuracy (greedy), mean over the measured points after step 0",
+                       lambda run: _after_step_0(run, "accuracy"), 0.03, "kept_fraction", progress)
+
+
+def kl_experiment(pipeline, beta: float, progress: bool = True) -> ExperimentResult:
+    """Exercise 2.6: R1-Zero with the KL penalty `beta` to the frozen base. Compared: how far
+    the final model has moved from the base (KL per response, on its own samples)."""
+    changes = _checked(pipeline, {"beta": beta})
+    return _experiment("2.6", pipeline, changes, f"beta={beta:g}",
+                       "KL(model || base) per response at the end of the run (nats)",
+                       lambda run: run.points[-1]["kl"], 0.1, "kl", progress)
+
+
+def consistency_experiment(pipeline, weight: float, progress: bool = True) -> ExperimentResult:
+    """Exercise 2.7: R1-Zero's rewards plus the consistency reward with `weight`. Compared:
+    the share of the run's own samples (temperature 1) whose thinking mixes digit scripts, over
+    the last third of the steps."""
+    changes = _checked(pipeline, {"reward_weights.consistency": weight})
+    return _experiment("2.7", pipeline, changes, f"+ {weight:g} consistency",
+                       "language mixing in the RL samples, mean over the last third of the steps",
+                       lambda run: _last_third(run, "mixing_rate"), 0.02, "mixing_rate", progress)
+
+
+def _per_step(key: str) -> Callable:
+    return lambda run: (list(range(1, len(run.history) + 1)), _smooth(run.logged(key), 5))
+
+
+_PANELS = {   # the third panel: (title, y label, run -> (x, y))
+    "kept_fraction": ("samples that teach", "share of samples that got a gradient\n"
+                      "(their group's rewards differ)", _per_step("kept_fraction")),
+    "kl": ("drift from the base", "KL(model || base) per response",
+           lambda run: (run.measured("step"), run.measured("kl"))),
+    "mixing_rate": ("language mixing in the RL samples", "share of RL samples that mix scripts\n"
+                    "(smoothed over 5 steps)", _per_step("mixing_rate")),
+}
+
+
+def plot_experiment(result: ExperimentResult, path=None):
+    """Three panels, one line per run: held-out accuracy (greedy), response length of the RL
+    samples (smoothed), and the curve of what the experiment compares."""
+    from .plots import _finish
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    title, ylabel, series = _PANELS[result.panel]
+    for (label, run), color in zip(result.runs.items(), ("tab:gray", "tab:blue")):
+        axes[0].plot(run.measured("step"), run.measured("accuracy"), "o-", color=color, label=label)
+        axes[1].plot(range(1, len(run.history) + 1), _smooth(run.logged("mean_response_tokens"), 5),
+                     color=color, label=label)
+        x, y = series(run)
+        axes[2].plot(x, y, "o-" if result.panel == "kl" else "-", color=color, label=label)
+    axes[0].set(ylabel="accuracy (held-out, greedy)", ylim=(-0.02, 1.02),
+                title=f"Exercise {result.exercise}: held-out accuracy")
+    axes[1].set(ylabel="tokens per RL sample (smoothed)", title="response length", ylim=(0, None))
+    axes[2].set(ylabel=ylabel, title=title, ylim=(0, None))
+    for ax in axes:
+        ax.set(xlabel="GRPO step")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    return _finish(fig, path)

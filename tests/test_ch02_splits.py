@@ -1,0 +1,57 @@
+"""The four evaluation splits and the R1 paper's pass@1 protocol (splits.py)."""
+
+import torch
+
+from ch01_what_is_reasoning.arithmetic import make_facts
+from ch01_what_is_reasoning.model import GPT, ModelShape
+from ch01_what_is_reasoning.tokenizer import CharTokenizer
+from ch01_what_is_reasoning.verifier import verify
+from ch02_r1_pipeline.splits import EASY_OPS, HARDER_OPS, SPLITS, eval_splits, evaluate_splits, signature
+from ch02_r1_pipeline.tasks import held_out_problems
+
+
+def test_the_splits_ask_what_their_names_say():
+    test = held_out_problems(60)
+    splits = eval_splits(test)
+    assert list(splits) == list(SPLITS)
+    prompts, answers = splits["in_distribution"]
+    assert prompts == [p.prompt() for p in test[::2]]
+    for name, n_ops in (("harder", HARDER_OPS), ("easy", EASY_OPS)):
+        prompts, answers = splits[name]
+        assert len(prompts) == 20 and len(answers) == 20
+        # the number of operations is the number of + - * signs in the expression
+        assert all(sum(p.count(op) for op in "+-*") == n_ops for p in prompts), (name, prompts[:3])
+    seen, _ = make_facts()
+    assert splits["knowledge"][1] == list(seen.values())
+
+
+def test_pass1_is_the_mean_over_k_samples_and_tokens_are_counted():
+    torch.manual_seed(0)
+    tok = CharTokenizer()
+    model = GPT(ModelShape(1, 2, 16).config(tok.vocab_size, 64)).eval()
+    splits = {"easy": (["1+2?", "3*3?"], [3, 9]), "knowledge": (["kiz?"], [5])}
+    out = evaluate_splits(model, tok, splits, k=3, temperature=0.6, top_p=0.95)
+    assert set(out["pass1"]) == set(out["tokens"]) == set(out["greedy"]) == {"easy", "knowledge"}
+    assert all(0.0 <= v <= 1.0 for v in out["pass1"].values())
+    assert all(v >= 1 for v in out["tokens"].values())
+    assert out["k"] == 3 and out["temperature"] == 0.6 and out["top_p"] == 0.95
+    # the same seed gives the same numbers (the evaluation is cached with the checkpoint)
+    again = evaluate_splits(model, tok, splits, k=3)["pass1"]
+    assert evaluate_splits(model, tok, splits, k=3)["pass1"] == again
+
+
+def test_a_random_model_scores_what_the_verifier_says():
+    tok = CharTokenizer()
+    torch.manual_seed(1)
+    model = GPT(ModelShape(1, 2, 16).config(tok.vocab_size, 64)).eval()
+    splits = {"easy": (["1+2?"] * 4, [3] * 4)}
+    out = evaluate_splits(model, tok, splits, k=2)
+    assert out["greedy"]["easy"] in (0.0, 1.0)   # four copies of one prompt, greedy: all or none
+    assert verify("<think>x</think><answer>3</answer>", 3).correct
+
+
+def test_the_signature_changes_with_what_was_measured():
+    splits = eval_splits(held_out_problems(30))
+    assert signature(splits) == signature(eval_splits(held_out_problems(30)))
+    assert signature(splits) != signature(splits, k=8)
+    assert signature(splits) != signature(eval_splits(held_out_problems(60)))
