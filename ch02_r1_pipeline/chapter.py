@@ -9,7 +9,8 @@ import matplotlib.pyplot as plt
 from ch01_what_is_reasoning.runtime import write_json
 
 from .pipeline import Pipeline, open_pipeline
-from .plots import plot_r1_zero_curves, plot_rollouts, plot_splits, plot_stages
+from .plots import plot_aha, plot_r1_zero_curves, plot_rollouts, plot_splits, plot_stages
+from .slip_world import run_aha
 from .splits import PASS1_SAMPLES, PASS1_TEMPERATURE, PASS1_TOP_P, SPLITS
 
 HEADLINE_STAGES = ("base", "r1_zero", "r1", "distill", "student_rl")  # results.json contract
@@ -23,6 +24,7 @@ def run_chapter(preset: str | None = None, root=None, progress: bool = True,
     start = time.perf_counter()
     pipeline = open_pipeline(preset, root, progress, overrides=overrides)
     pipeline.run_all()
+    run_aha(pipeline)
     results = collect_results(pipeline, seconds=time.perf_counter() - start)
     save_results(results, pipeline.dir)
     return results
@@ -51,6 +53,49 @@ def rollout_log(info: dict) -> dict:
             **{k: [h[k] for h in info["history"]] for k in keys}}
 
 
+def data_summary(info: dict) -> dict:
+    """What a rejection-sampling stage sampled and kept (its recipe left out)."""
+    return {k: v for k, v in info.items() if k not in ("preset", "recipe")}
+
+
+AHA_KEYS = ("accuracy", "mean_response_tokens", "self_correction_rate", "wrong_step_rate",
+            "productive_correction_rate")
+
+
+def aha_windows(info: dict, every: int) -> dict:
+    """The rollouts of a GRPO run averaged over windows of `every` steps: {step: [first step of
+    each window], accuracy, mean_response_tokens, self_correction_rate,
+    productive_correction_rate, wrong_step_rate} (at the rollout temperature, 64 samples a step)."""
+    history = info["history"]
+    windows = [history[i:i + every] for i in range(0, len(history), every)]
+    return {"step": [w[0]["step"] for w in windows],
+            **{k: [sum(h.get(k, 0.0) for h in w) / len(w) for w in windows] for k in AHA_KEYS}}
+
+
+def longest_rise(values: list) -> int:
+    """The most consecutive points each above the one before (1 for a flat or falling curve)."""
+    best = run = 1 if values else 0
+    for before, after in zip(values, values[1:]):
+        run = run + 1 if after > before else 1
+        best = max(best, run)
+    return best
+
+
+def aha_summary(aha: dict, steps: int = 10) -> dict:
+    """What the aha targets read: productive self-corrections, accuracy and length over the
+    first and the last `steps` steps (means of their points), and the longest rise in length."""
+    every = max(1, aha["step"][1] - aha["step"][0]) if len(aha["step"]) > 1 else 1
+    n = max(1, steps // every)
+
+    def mean(values):
+        return sum(values) / max(1, len(values))
+
+    out = {f"{key}_{end}": mean(aha[key][:n] if end == "first" else aha[key][-n:])
+           for key in AHA_KEYS for end in ("first", "last")}
+    out["length_rising_points"] = longest_rise(aha["mean_response_tokens"])
+    return out
+
+
 def grpo_steps_per_second(info: dict) -> float:
     return len(info["history"]) / max(1e-9, sum(h["seconds"] for h in info["history"]))
 
@@ -68,8 +113,10 @@ def collect_results(pipeline: Pipeline, seconds: float) -> dict:
         "curves": {s: curve(info[s]) for s, stage in pipeline.stages.items() if stage.curve},
         "rollouts": {s: rollout_log(info[s]) for s in pipeline.of_kind("grpo")},
         "grpo_steps_per_second": grpo_steps_per_second(info["r1_zero"]),
-        "rejection_sampling": {k: v for k, v in info["rejection_sampling"].items()
-                               if k not in ("preset", "recipe")},
+        **{name: data_summary(info[name]) for name in pipeline.of_kind("rejection_sampling")},
+        # the aha moment: self-corrections during RL on the slip world, and during R1-Zero
+        "aha": aha_windows(run_aha(pipeline), pipeline.settings.aha_every),
+        "r1_zero_corrections": aha_windows(info["r1_zero"], pipeline.settings.aha_every),
         "fingerprints": {s: pipeline.fingerprint(s) for s in pipeline.stages},
         "test_problems": len(pipeline.test),
         "params": {"teacher": pipeline.model("base").num_params(),
@@ -100,6 +147,7 @@ def save_results(results: dict, out_dir) -> None:
                   path=out_dir / "rollouts.png")
     plot_stages(results["stages"], path=out_dir / "stages.png")
     plot_splits(results["stages"], path=out_dir / "splits.png")
+    plot_aha(results["aha"], path=out_dir / "aha.png")
     write_json(out_dir / "results.json", results)
     plt.close("all")
 
@@ -115,6 +163,13 @@ def summary_table(results: dict) -> str:
                      f"{m['mean_response_tokens']:>7.1f} {m['mixing_rate']:>7.1%} "
                      f"{m['sampled_mixing_rate']:>10.1%}")
     lines += ["", split_table(results["stages"])]
+    a = aha_summary(results["aha"])
+    lines += ["", f"the aha moment (RL on the slip world), first 10 steps -> last 10: productive "
+              f"self-corrections {a['productive_correction_rate_first']:.1%} -> "
+              f"{a['productive_correction_rate_last']:.1%}, accuracy {a['accuracy_first']:.1%} -> "
+              f"{a['accuracy_last']:.1%}, length {a['mean_response_tokens_first']:.1f} -> "
+              f"{a['mean_response_tokens_last']:.1f} tokens (rising over "
+              f"{a['length_rising_points']} points in a row)"]
     c = results["curves"]["r1_zero"]
     lines += ["", f"R1-Zero during RL: accuracy {c['accuracy'][0]:.1%} -> {c['accuracy'][-1]:.1%}, "
               f"length {c['mean_response_tokens'][0]:.1f} -> {c['mean_response_tokens'][-1]:.1f} "

@@ -20,6 +20,7 @@ from ch01_what_is_reasoning.runtime import atomic_save, load_state
 from ch01_what_is_reasoning.sampling import generate
 from ch01_what_is_reasoning.training import PROGRESS_SECONDS, make_optimizer, spent
 
+from .aha import correction_rates
 from .grpo_loss import LOSS_TYPES, group_advantages, grpo_loss
 from .rewards import ACCURACY_FORMAT, REWARDS, is_mixed
 
@@ -180,6 +181,8 @@ class GRPOTrainer:
                  "mixing_rate": sum(map(is_mixed, texts)) / len(texts),
                  "mean_response_tokens": sum(map(len, completion_ids)) / len(texts),
                  "wait_rate": sum(" wait " in t for t in texts) / len(texts),
+                 # the aha moment, counted: self-corrections, productive ones, wrong steps
+                 **correction_rates(texts),
                  "kept_fraction": float(keep.float().mean()), "kl": 0.0, "clip_fraction": 0.0,
                  "entropy": 0.0,
                  # What this step spent (chapter 3 turns it into FLOPs): every rollout's prompt

@@ -2,7 +2,9 @@
 
     base (chapter 1) -> r1_zero                       GRPO: accuracy + format
                      -> r1_zero_consistency           the same + consistency (the ablation)
-                     -> cold_start                    SFT on a few hundred clean traces
+                     -> cold_start_data               R1-Zero's own samples: correct, well-formed,
+                                                       one script (rejection sampling)
+    base ----------------> cold_start                    SFT on those few hundred clean traces
                         -> r1_reasoning_rl            GRPO: accuracy + format + consistency
                            -> rejection_sampling      correct, consistent traces + knowledge
     base ----------------> r1_sft                     SFT on that data (R1 starts from V3-Base)
@@ -103,7 +105,10 @@ class Settings:
     rl: GRPOConfig = field(default_factory=lambda: GRPOConfig(lr=1e-4, group_size=8,
                                                               prompts_per_step=8, temperature=1.0))
     r1_zero_steps: int = 60
-    cold_start_traces: int = 300
+    cold_start_traces: int = 300      # R1-Zero's samples kept for the cold start (of 2x as many)
+    cold_start_program_traces: int = 0  # > 0: the ablation: SFT on that many program-written
+                                        # traces instead of R1-Zero's (`--set
+                                        # cold_start.examples=300` does the same for one run)
     cold_start_steps: int = 150
     reasoning_rl_steps: int = 50
     later_rl_lr: float = 2e-5         # RL after SFT: the model already reasons; a big step
@@ -119,6 +124,11 @@ class Settings:
     distill_steps: int = 4000         # the student learns to copy long traces late: measured
     distill_lr: float = 2e-3          # 19% after 2000 steps at 1e-3, 41% at 4000, 53% at 2e-3
     student_rl_steps: int = 60
+    # the aha moment in miniature (slip_world.py): R1-Zero's RL on prompts with a planted slip
+    aha_rl: GRPOConfig = field(default_factory=lambda: GRPOConfig(
+        steps=100, lr=1e-4, group_size=8, prompts_per_step=8, temperature=1.0,
+        max_new_tokens=80, seed=3))
+    aha_every: int = 5                # steps per point of the aha curves
 
 
 SETTINGS = {
@@ -126,11 +136,16 @@ SETTINGS = {
     "tiny": Settings(test_problems=12, curve_problems=6, curve_every=2, save_every=2,
                      rl=GRPOConfig(lr=1e-4, group_size=2, prompts_per_step=2, temperature=1.0,
                                    max_new_tokens=16),
-                     r1_zero_steps=3, cold_start_traces=8, cold_start_steps=3,
+                     # a 3-step R1-Zero of a 1-layer model writes no right answer to keep:
+                     # the tiny cold start is program-written
+                     r1_zero_steps=3, cold_start_traces=8, cold_start_program_traces=8,
+                     cold_start_steps=3,
                      reasoning_rl_steps=2, rejection=RejectionConfig(prompts=8, k=2,
                                                                      knowledge_examples=4),
                      sft_steps=3, sft_batch=4, final_rl_steps=2, student=ModelShape(1, 1, 16),
-                     student_pretrain_steps=5, distill_steps=3, student_rl_steps=2),
+                     student_pretrain_steps=5, distill_steps=3, student_rl_steps=2,
+                     aha_rl=GRPOConfig(steps=4, group_size=2, prompts_per_step=2,
+                                       max_new_tokens=16), aha_every=2),
     "cpu": Settings(),
     "gpu": Settings(test_problems=2000, curve_problems=400, r1_zero_steps=300,
                     reasoning_rl_steps=150,
@@ -159,8 +174,14 @@ def recipe(preset: Preset, s: Settings) -> dict[str, Stage]:
               curve=True),
         Stage("r1_zero_consistency", "grpo", ("base",),
               rl("r1_zero_consistency", s.r1_zero_steps, WITH_CONSISTENCY), curve=True, paper=False),
-        Stage("cold_start", "sft", ("base",),
-              dataclasses.replace(sft_cfg, steps=s.cold_start_steps, examples=s.cold_start_traces)),
+        # R1-Zero's own samples seed R1's cold start (as in the paper); program-written traces
+        # are the ablation (cold_start.examples > 0).
+        Stage("cold_start_data", "rejection_sampling", ("r1_zero",),
+              RejectionConfig(prompts=2 * s.cold_start_traces, k=1, knowledge_examples=0,
+                              max_examples=s.cold_start_traces)),
+        Stage("cold_start", "sft", ("base", "cold_start_data"),
+              dataclasses.replace(sft_cfg, steps=s.cold_start_steps,
+                                  examples=s.cold_start_program_traces)),
         Stage("r1_reasoning_rl", "grpo", ("cold_start",),
               rl("r1_reasoning_rl", s.reasoning_rl_steps, WITH_CONSISTENCY, s.later_rl_lr)),
         Stage("rejection_sampling", "rejection_sampling", ("r1_reasoning_rl",), s.rejection),
@@ -306,7 +327,9 @@ class Pipeline:
                 or info["eval"].get("splits", {}).get("signature") != signature(self.splits)):
             # A checkpoint evaluated before the four splits (or on other ones) keeps its other numbers.
             info["eval"] = info.get("eval") or self._evaluate(model)
-            info["eval"]["splits"] = evaluate_splits(model, self.tokenizer, self.splits)
+            info["eval"]["splits"] = evaluate_splits(model, self.tokenizer, self.splits,
+                                                     progress=self.progress,
+                                                     desc=f"{name}: scoring 4 splits")
             save_cached(self.path(name), model, recipe_, {k: v for k, v in info.items() if k != "loaded"})
         self._models[name], self.info[name] = model.eval(), info
         return info
@@ -393,6 +416,11 @@ def run_sft(pipeline: Pipeline, stage: Stage):
         pairs = cold_start_traces(cfg.examples, seed=cfg.seed)
     elif len(stage.inputs) > 1:           # data written by an earlier stage
         pairs = pipeline.sft_pairs(stage.inputs[1])
+        if not pairs:
+            raise ValueError(f"SFT stage {stage.name!r}: {stage.inputs[1]!r} kept no example (its "
+                             f"teacher wrote no correct, well-formed, one-script trace): train the "
+                             f"teacher longer, or set {stage.name}.examples > 0 for program-written "
+                             f"traces")
     else:
         raise ValueError(f"SFT stage {stage.name!r} has no data: give it a data stage as its second "
                          f"input, or set {stage.name}.examples > 0 for program-written traces")
@@ -420,12 +448,12 @@ def run_rejection_sampling(pipeline: Pipeline, stage: Stage, recipe_: dict) -> d
     teacher_name = stage.inputs[0]
     teacher = pipeline.model(teacher_name)
     start = time.perf_counter()
-    rng = random.Random("rejection-sampling")
+    rng = random.Random(f"rejection-sampling-{name}")
     problems = [random_train_problem(rng) for _ in range(cfg.prompts)]
     sampled = rejection_sample(teacher, pipeline.tokenizer, problems, k=cfg.k,
                                temperature=cfg.temperature,
                                require_consistent=cfg.require_consistent, progress=pipeline.progress)
-    reasoning = to_dataset(sampled.pop("kept"), "reasoning")
+    reasoning = to_dataset(sampled.pop("kept")[: cfg.max_examples or None], "reasoning")
     knowledge = to_dataset(knowledge_examples(cfg.knowledge_examples), "knowledge")
     data = concatenate_datasets([reasoning, knowledge]).shuffle(seed=0)
     was_enabled = datasets.is_progress_bar_enabled()

@@ -91,3 +91,23 @@ def _smooth(values, window):
             total -= values[i - window]
         out.append(total / min(i + 1, window))
     return out
+
+
+def plot_aha(aha: dict, path=None, title: str = "RL on the slip world"):
+    """The aha moment's three curves, side by side: self-corrections (all, and productive
+    ones), response length and accuracy, each a mean over the RL samples of a few steps."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
+    axes[0].plot(aha["step"], aha["self_correction_rate"], "o-", label="writes ' wait '")
+    axes[0].plot(aha["step"], aha["productive_correction_rate"], "o-",
+                 label="' wait ' fixes a wrong step")
+    axes[0].set(ylabel="share of samples", title="self-corrections", ylim=(-0.02, 1.02))
+    axes[0].legend(fontsize=8)
+    axes[1].plot(aha["step"], aha["mean_response_tokens"], "o-", color="tab:green")
+    axes[1].set(ylabel="tokens the model wrote", title="response length", ylim=(0, None))
+    axes[2].plot(aha["step"], aha["accuracy"], "o-", color="tab:blue")
+    axes[2].set(ylabel="share correct", title="accuracy", ylim=(-0.02, 1.02))
+    for ax in axes:
+        ax.set(xlabel="GRPO step")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{title} (T=1 samples, mean per point)")
+    return _finish(fig, path)

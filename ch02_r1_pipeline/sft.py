@@ -55,6 +55,7 @@ class RejectionConfig:
     temperature: float = 1.0
     knowledge_examples: int = 400
     require_consistent: bool = True
+    max_examples: int = 0             # > 0: keep at most that many reasoning traces
 
 
 def sft(model, pairs: list[tuple[str, str]], tokenizer, *, steps: int, batch_size: int, lr: float,

@@ -15,6 +15,7 @@ different things of a stage:
 from __future__ import annotations
 
 import torch
+from tqdm.auto import tqdm
 
 from ch01_what_is_reasoning.arithmetic import fact_prompt, make_facts, sample_problems
 from ch01_what_is_reasoning.evaluation import answer
@@ -54,7 +55,7 @@ def signature(splits: dict, k: int = PASS1_SAMPLES, temperature: float = PASS1_T
 
 def evaluate_splits(model, tokenizer, splits: dict, k: int = PASS1_SAMPLES,
                     temperature: float = PASS1_TEMPERATURE, top_p: float = PASS1_TOP_P,
-                    seed: int = 0) -> dict:
+                    seed: int = 0, progress: bool = False, desc: str = "scoring 4 splits") -> dict:
     """Greedy accuracy, pass@1 over `k` samples, and the mean tokens of those samples, per split.
 
     Returns {"greedy": {split: accuracy}, "pass1": {split: accuracy}, "tokens": {split: tokens
@@ -64,7 +65,8 @@ def evaluate_splits(model, tokenizer, splits: dict, k: int = PASS1_SAMPLES,
            "temperature": temperature, "top_p": top_p,
            "signature": signature(splits, k, temperature, top_p, seed)}
     generator = torch.Generator().manual_seed(seed)
-    for name, (prompts, expected) in splits.items():
+    for name, (prompts, expected) in tqdm(splits.items(), desc=desc, disable=not progress,
+                                          leave=False):
         greedy = answer(model, tokenizer, prompts, expected, "free")
         sampled = answer(model, tokenizer, prompts * k, expected * k, "free",
                          temperature=temperature, top_p=top_p, generator=generator)

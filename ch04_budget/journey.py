@@ -16,9 +16,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ch01_what_is_reasoning.arithmetic import THINK, WAIT, step_by_step_completion, trace_text
+from ch01_what_is_reasoning.arithmetic import WAIT, step_by_step_completion
 from ch01_what_is_reasoning.sampling import generate
 from ch01_what_is_reasoning.verifier import verify
+from ch02_r1_pipeline.slip_world import planted_prefix  # chapter 2's aha world plants them too
 from ch02_r1_pipeline.tasks import random_train_problem
 
 
@@ -54,14 +55,6 @@ def journey_pair(prompt: str, completion: str) -> tuple[str, str]:
     if cut < 0:
         return prompt, completion
     return prompt + completion[:cut], completion[cut:]
-
-
-def planted_prefix(problem, rng: random.Random) -> str:
-    """The start of a thinking block whose last written step is wrong: `<think>expr = ... = wrong`."""
-    if problem.n_ops < 1:
-        raise ValueError("a planted error needs a problem with at least one operation")
-    journey = trace_text(problem, rng, correction=True)
-    return THINK + journey[: journey.index(WAIT)]
 
 
 @dataclass

@@ -77,10 +77,11 @@ def _prompt_tokens(tokenizer, problems) -> list[int]:
 # ------------------------------------------------------------ training_costs: the graph
 def test_ancestors_follow_the_r1_recipe(table):
     assert ancestors(table, "base") == set() and ancestors(table, "student_base") == set()
-    assert ancestors(table, "r1") == {"base", "cold_start", "r1_reasoning_rl", "rejection_sampling",
-                                      "r1_sft"}
-    assert ancestors(table, "distill") == {"student_base", "rejection_sampling", "r1_reasoning_rl",
-                                           "cold_start", "base"}
+    # R1-Zero's samples seed the cold start, so R1 (and its student) carry R1-Zero's bill
+    seed = {"r1_zero", "cold_start_data", "cold_start", "base"}
+    assert ancestors(table, "r1") == seed | {"r1_reasoning_rl", "rejection_sampling", "r1_sft"}
+    assert ancestors(table, "distill") == seed | {"student_base", "rejection_sampling",
+                                                  "r1_reasoning_rl"}
     assert "r1" not in ancestors(table, "distill") and "r1_sft" not in ancestors(table, "distill")
     assert ancestors(table, "student_rl") == {"student_base"}
     assert ancestors(table, "r1_zero") == {"base"}
@@ -117,11 +118,11 @@ def test_totals_are_own_plus_each_ancestor_once(costs):
     assert all(own[s] > 0 for s in own), own
     assert costs["base"]["total"] == own["base"]
     assert costs["student_base"]["total"] == own["student_base"]
-    # base is reached twice from r1 (via r1_sft and via cold_start): charged once.
-    r1 = ("r1", "r1_sft", "rejection_sampling", "r1_reasoning_rl", "cold_start", "base")
+    # base is reached three times from r1 (via r1_sft, cold_start and r1_zero): charged once.
+    seed = ("r1_zero", "cold_start_data", "cold_start", "base")
+    r1 = ("r1", "r1_sft", "rejection_sampling", "r1_reasoning_rl") + seed
     assert costs["r1"]["total"] == pytest.approx(sum(own[s] for s in r1), rel=1e-12)
-    distill = ("distill", "student_base", "rejection_sampling", "r1_reasoning_rl", "cold_start",
-               "base")
+    distill = ("distill", "student_base", "rejection_sampling", "r1_reasoning_rl") + seed
     assert costs["distill"]["total"] == pytest.approx(sum(own[s] for s in distill), rel=1e-12)
     assert costs["student_rl"]["total"] == pytest.approx(own["student_rl"] + own["student_base"])
     # the teacher's bill makes distillation dearer than RL on the same student
