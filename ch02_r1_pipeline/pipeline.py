@@ -205,7 +205,7 @@ def stages_of_kind(kind: str, table: dict[str, Stage] | None = None) -> tuple[st
     return tuple(name for name, stage in table.items() if stage.kind == kind)
 
 
-MODEL_STAGES = tuple(s for s in STAGES if s != "rejection_sampling")   # kept for older notebooks
+MODEL_STAGES = tuple(s for s in STAGES if s not in stages_of_kind("rejection_sampling"))
 
 
 

@@ -63,8 +63,8 @@ class SlipTrainer(GRPOTrainer):
 def run_aha(pipeline) -> dict:
     """R1-Zero's RL from the base on the slip world (`pipeline.settings.aha_rl`), cached in
     runs/ch02/aha.pt with its recipe like every stage. Returns its info: the rollout `history`
-    (with self-correction rates), `seconds`, `spent` and a few `examples` from the last steps
-    that fixed their slip."""
+    (with self-correction rates), `seconds`, `spent` and up to three `examples` from the last
+    10 steps that fixed their slip with one ' wait ' and answered right."""
     if "aha" in pipeline.info:
         return pipeline.info["aha"]
     cfg, path = pipeline.settings.aha_rl, pipeline.dir / "aha.pt"
@@ -87,10 +87,13 @@ def run_aha(pipeline) -> dict:
     examples = {}
 
     def keep_examples(trainer, stats):
-        # from the last 10 steps: traces that fixed their slip and ended right, one per prompt
+        # from the last 10 steps: traces that fixed their slip with one ' wait ' and ended
+        # right, one per prompt
         if trainer.step > cfg.steps - 10:
-            examples.update((p, t) for p, t in zip(trainer.last_prompts, trainer.last_texts)
-                            if read_corrections(t).productive and verify(t, answers[p]).correct)
+            for p, t in zip(trainer.last_prompts, trainer.last_texts):
+                read = read_corrections(t)
+                if read.corrections == read.productive == 1 and verify(t, answers[p]).correct:
+                    examples[p] = t
 
     start = time.perf_counter()
     trainer.train(progress=pipeline.progress, desc="aha (slip world)", callback=keep_examples)

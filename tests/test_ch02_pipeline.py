@@ -131,3 +131,34 @@ def test_reward_inspector_scores_a_mixed_trace():
     assert out["expected"] == 14 and out["accuracy"] == 1.0 and out["format"] == 1.0
     assert out["mixed_scripts"] and 0 < out["consistency"] < 1
     assert out["R1 total"] > out["R1-Zero total"] == 1.1
+
+
+def test_results_json_has_the_aha_curves(cli_run):
+    results = json.loads((cli_run / "ch02" / "results.json").read_text())
+    settings = pipeline_module.SETTINGS["tiny"]
+    for key in ("aha", "r1_zero_corrections"):
+        curves = results[key]
+        for name in ("step", "accuracy", "mean_response_tokens", "self_correction_rate",
+                     "productive_correction_rate"):
+            assert len(curves[name]) == len(curves["step"]) > 0, (key, name)
+        assert all(0.0 <= v <= 1.0 for v in curves["productive_correction_rate"])
+        assert all(p <= s for p, s in zip(curves["productive_correction_rate"],
+                                          curves["self_correction_rate"]))
+    assert results["aha"]["step"] == list(range(0, settings.aha_rl.steps, settings.aha_every))
+    assert (cli_run / "ch02" / "aha.png").stat().st_size > 0
+    assert results["cold_start_data"]["teacher"] == "r1_zero"
+
+
+def test_the_aha_run_is_cached_and_retrained_when_its_settings_change(cli_run, tmp_path, monkeypatch):
+    from ch02_r1_pipeline.slip_world import run_aha
+
+    def fail(*a, **kw):
+        raise AssertionError("the aha run was trained again")
+
+    monkeypatch.setattr(GRPOTrainer, "train_step", fail)
+    assert run_aha(_pipeline(cli_run))["loaded"] is True
+    monkeypatch.undo()
+    changed = Pipeline(get_preset("tiny"), torch.device("cpu"), cli_run, progress=False,
+                       overrides={"aha_rl.lr": 3e-4})
+    info = run_aha(changed)
+    assert info["loaded"] is False and len(info["history"]) == changed.settings.aha_rl.steps
