@@ -67,9 +67,15 @@ def aha_windows(info: dict, every: int) -> dict:
     each window], accuracy, mean_response_tokens, self_correction_rate,
     productive_correction_rate, wrong_step_rate} (at the rollout temperature, 64 samples a step)."""
     history = info["history"]
+    missing = sorted({k for h in history for k in AHA_KEYS if k not in h})
+    if missing:   # a checkpoint from before the course logged these: no silent zeros
+        stage = info.get("stage", "this stage")
+        raise ValueError(f"{stage}: its GRPO log has no {', '.join(missing)} (it was trained by an "
+                         f"older version of the course); delete runs/ch02/{stage}.pt and run again "
+                         f"to retrain it")
     windows = [history[i:i + every] for i in range(0, len(history), every)]
     return {"step": [w[0]["step"] for w in windows],
-            **{k: [sum(h.get(k, 0.0) for h in w) / len(w) for w in windows] for k in AHA_KEYS}}
+            **{k: [sum(h[k] for h in w) / len(w) for w in windows] for k in AHA_KEYS}}
 
 
 def longest_rise(values: list) -> int:

@@ -97,7 +97,7 @@ def run_aha(pipeline) -> dict:
 
     start = time.perf_counter()
     trainer.train(progress=pipeline.progress, desc="aha (slip world)", callback=keep_examples)
-    info = {"history": trainer.history, "seconds": time.perf_counter() - start,
+    info = {"stage": "aha", "history": trainer.history, "seconds": time.perf_counter() - start,
             "spent": trainer.spent(), "config": dataclasses.asdict(cfg),
             "examples": list(examples.values())[-3:],
             "params": base.num_params()}

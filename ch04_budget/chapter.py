@@ -40,7 +40,10 @@ class Settings:
     distill_steps: int = 2000             # the same for every count: data varies, compute not
     distill_lr: float = 2e-3
     targeted_n: int = 300                 # the small budget where the choice of traces matters
-    sweep_shapes: tuple = (ModelShape(3, 4, 96),)   # sizes between chapter 2's student and base
+    # sizes from chapter 2's student to its base, every one pretrained on the same tokens as the
+    # student (its steps and batch); the base's own shape is among them, so chapter 2's base (twice
+    # the steps) also shows what longer pretraining buys at one size
+    sweep_shapes: tuple = (ModelShape(3, 4, 96), ModelShape(4, 4, 128))
     sweep_pretrain_steps: int = 1500      # as chapter 2's student
     journey_problems: int = 1000
     journey_corrections: float = 2.0      # corrected traces per problem (measured: 0.5 and 1
@@ -52,12 +55,13 @@ class Settings:
 
 SETTINGS = {
     "tiny": Settings(teacher_problems=24, trace_counts=(4, 8), distill_steps=3, targeted_n=4,
-                     sweep_shapes=(ModelShape(1, 1, 8),), sweep_pretrain_steps=3, journey_problems=8,
+                     sweep_shapes=(ModelShape(1, 1, 8), ModelShape(1, 2, 32)),
+                     sweep_pretrain_steps=5, journey_problems=8,
                      journey_steps=3, teacher="worked solutions"),
     "cpu": Settings(),
     "gpu": Settings(teacher_problems=12000, trace_counts=(100, 300, 1000, 3000, 10000),
                     distill_steps=6000, targeted_n=1000,
-                    sweep_shapes=(ModelShape(3, 4, 96), ModelShape(4, 4, 128)),
+                    sweep_shapes=(ModelShape(3, 4, 96), ModelShape(4, 4, 128), ModelShape(6, 6, 192)),
                     sweep_pretrain_steps=4000, journey_problems=3000, journey_steps=1500),
 }
 
@@ -77,6 +81,7 @@ def run_chapter(preset: str | None = None, root=None, progress: bool = True,
     runs = sky_rows + tinyzero_rows + journey_rows
     results = {"preset": pipeline.preset.name, "device": str(pipeline.device), "seconds": None,
                "costs": course_costs(pipeline, root) + runs, **sky_t1, "rl_size_sweep": tinyzero,
+               "size_or_pretraining": size_or_pretraining(tinyzero, s.sweep_pretrain_steps),
                "journey": journey, "test_problems": len(pipeline.test)}
     results["seconds"] = time.perf_counter() - start
     results["costs"].append(rest_of_the_wall_time(pipeline, results["seconds"], runs, loaded_seconds))
@@ -153,8 +158,27 @@ def tinyzero_section(pipeline, s: Settings, root, progress: bool):
         rows.append(cost_row(f"ch04 pure RL {shape.n_layer}x{shape.n_embd}", point["rl_tokens"],
                              point["rl_flops"], point["rl_seconds"], str(device)))
     sweep.append(_chapter2_point(pipeline, "base", "r1_zero"))
-    sweep.sort(key=lambda p: p["params"])
+    sweep.sort(key=lambda p: (p["params"], p["pretrain_steps"]))
     return sweep, rows, loaded_seconds
+
+
+def size_or_pretraining(sweep: list[dict], steps: int) -> dict:
+    """The sweep's two questions, answered apart. `same_tokens`: every size pretrained for `steps`
+    steps (the same tokens), smallest first: what size alone buys. `same_size`: for each shape
+    pretrained for more than one number of steps, its points by steps: what longer pretraining
+    alone buys. Accuracies are greedy, held-out, before and after the same pure RL."""
+    def row(p):
+        return {"params": p["params"], "shape": p["shape"], "pretrain_steps": p["pretrain_steps"],
+                "accuracy_before": p["accuracy_before"], "accuracy_after": p["accuracy_after"],
+                "rl_gain": p["accuracy_after"] - p["accuracy_before"]}
+
+    shapes = {}
+    for p in sweep:
+        shapes.setdefault(tuple(p["shape"]), []).append(row(p))
+    return {"pretrain_steps": steps,
+            "same_tokens": [row(p) for p in sweep if p["pretrain_steps"] == steps],
+            "same_size": [sorted(points, key=lambda r: r["pretrain_steps"])
+                          for points in shapes.values() if len(points) > 1]}
 
 
 def journey_section(pipeline, s: Settings, progress: bool):
@@ -254,8 +278,9 @@ def summary_table(results: dict, costs: bool = True) -> str:
     t = results["targeted_vs_random"]
     lines += [f"  {t['n_traces']} traces: hardest {t['targeted']:.1%} vs random {t['random']:.1%}",
               "", "TinyZero at toy scale: the same pure-RL recipe by model size"]
-    lines += [f"  {p['params']:>9,} params: {p['accuracy_before']:6.1%} -> {p['accuracy_after']:6.1%}"
-              f"  ({p['source']})" for p in results["rl_size_sweep"]]
+    lines += [f"  {p['params']:>9,} params, {p['pretrain_steps']:>5,} pretraining steps: "
+              f"{p['accuracy_before']:6.1%} -> {p['accuracy_after']:6.1%}  ({p['source']})"
+              for p in results["rl_size_sweep"]]
     lines += ["", "Journey vs shortcut learning"]
     lines += [f"  {k:<9} clean accuracy {v['accuracy']:6.1%}, recovery from a planted error "
               f"{v['recovery_rate']:6.1%}" for k, v in results["journey"].items()]

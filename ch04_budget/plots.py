@@ -43,16 +43,23 @@ def plot_data_efficiency(curve: dict, targeted: dict, path=None):
 
 
 def plot_rl_sweep(points: list[dict], path=None):
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    params = [p["params"] for p in points]
-    ax.plot(params, [p["accuracy_before"] for p in points], "o--", color="tab:gray",
-            label="pretrained, before RL")
-    ax.plot(params, [p["accuracy_after"] for p in points], "o-", color="tab:red",
-            label="after the same pure RL")
+    """Accuracy before and after the same pure RL, by size: one pair of lines per pretraining
+    length, so each line compares sizes on the same pretraining tokens."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    steps = sorted({p["pretrain_steps"] for p in points})
+    for i, n in enumerate(steps):
+        line = [p for p in points if p["pretrain_steps"] == n]
+        params, joined = [p["params"] for p in line], len(line) > 1
+        marker = "osD^v"[i % 5]
+        ax.plot(params, [p["accuracy_before"] for p in line], marker=marker, color="tab:gray",
+                linestyle="--" if joined else "none", label=f"{n:,} pretraining steps, before RL")
+        ax.plot(params, [p["accuracy_after"] for p in line], marker=marker, color="tab:red",
+                linestyle="-" if joined else "none", markersize=7,
+                label=f"{n:,} pretraining steps, after the same pure RL")
     ax.set(xscale="log", xlabel="parameters (log)", ylabel="accuracy (held-out, greedy)",
-           title="pure RL by model size", ylim=(0, 1.02))
+           title="pure RL by model size (a line: the same pretraining tokens)", ylim=(0, 1.02))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     return _finish(fig, path)
 
 

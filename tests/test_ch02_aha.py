@@ -152,12 +152,22 @@ def test_slip_trainer_rewards_see_the_planted_start_and_the_continuation(fix):
 
 def test_aha_windows_average_the_rollout_log():
     history = [{"step": i, "accuracy": i / 10, "mean_response_tokens": float(i),
-                "self_correction_rate": 0.5, "productive_correction_rate": 0.1 * (i > 2)}
+                "self_correction_rate": 0.5, "productive_correction_rate": 0.1 * (i > 2),
+                "wrong_step_rate": 0.2}
                for i in range(5)]
     w = aha_windows({"history": history}, every=2)
     assert w["step"] == [0, 2, 4]
     assert w["accuracy"] == pytest.approx([0.05, 0.25, 0.4])
     assert w["productive_correction_rate"] == pytest.approx([0.0, 0.05, 0.1])
+    assert w["wrong_step_rate"] == pytest.approx([0.2, 0.2, 0.2])
+
+
+def test_aha_windows_refuse_a_log_without_the_correction_rates():
+    # a GRPO stage cached before the course logged self-corrections: say to retrain it, do not
+    # draw its curves as zeros
+    history = [{"step": i, "accuracy": 0.5, "mean_response_tokens": 10.0} for i in range(4)]
+    with pytest.raises(ValueError, match=r"r1_zero: .*self_correction_rate.*delete runs/ch02/r1_zero.pt"):
+        aha_windows({"history": history, "stage": "r1_zero"}, every=2)
 
 
 @pytest.mark.parametrize("values, expected", [([], 0), ([3], 1), ([3, 2, 1], 1), ([1, 2, 2, 3], 2),

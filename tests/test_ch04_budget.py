@@ -36,7 +36,7 @@ from ch02_r1_pipeline.tasks import RL_OPS, held_out_problems
 from ch03_four_methods.training_costs import spent_flops, spent_tokens
 from ch04_budget import costs, journey, rl_sweep
 from ch04_budget.__main__ import main
-from ch04_budget.chapter import SETTINGS, course_costs, run_chapter, summary_table
+from ch04_budget.chapter import SETTINGS, course_costs, run_chapter, size_or_pretraining, summary_table
 from ch04_budget.distillation import Trace, choose, distill, worked_traces
 from ch04_budget.journey import planted_prefix, recovery_rate, sft_traces
 from ch04_budget.plots import plot_data_efficiency
@@ -112,8 +112,8 @@ def test_the_plots_are_written(cli_run):
 
 def test_rl_size_sweep_spans_chapter_2_and_chapter_4_sizes(cli_run, results):
     sweep = results["rl_size_sweep"]
-    params = [p["params"] for p in sweep]
-    assert params == sorted(params) and len(set(params)) == len(params)
+    keys = [(p["params"], p["pretrain_steps"]) for p in sweep]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
     assert len(sweep) == 2 + len(TINY.sweep_shapes)
     by_source = {p["source"]: p for p in sweep}
     preset = get_preset("tiny")
@@ -131,6 +131,36 @@ def test_rl_size_sweep_spans_chapter_2_and_chapter_4_sizes(cli_run, results):
         assert info["preset"] == f"tiny-{n_layer}x{n_embd}"
         assert p["pretrain_steps"] == TINY.sweep_pretrain_steps
         assert p["pretrain_flops"] == pytest.approx(6 * p["params"] * info["tokens"])
+
+
+def test_the_sweep_compares_sizes_on_the_same_tokens_and_one_size_on_two_lengths(results):
+    split = results["size_or_pretraining"]
+    same_tokens = split["same_tokens"]
+    # the student and every chapter-4 size are pretrained for the same steps (the same tokens)
+    assert split["pretrain_steps"] == TINY.sweep_pretrain_steps == CH02_SETTINGS["tiny"].student_pretrain_steps
+    assert sorted(r["shape"] for r in same_tokens) == sorted(
+        [_shape(CH02_SETTINGS["tiny"].student)] + [_shape(s) for s in TINY.sweep_shapes])
+    assert [r["params"] for r in same_tokens] == sorted(r["params"] for r in same_tokens)
+    assert all(r["pretrain_steps"] == TINY.sweep_pretrain_steps for r in same_tokens)
+    # chapter 2's base shares its shape with a chapter-4 size, pretrained longer
+    preset = get_preset("tiny")
+    (pair,) = split["same_size"]
+    assert [r["shape"] for r in pair] == [[preset.n_layer, preset.n_head, preset.n_embd]] * 2
+    assert [r["pretrain_steps"] for r in pair] == [TINY.sweep_pretrain_steps, preset.pretrain_steps]
+    for r in same_tokens + pair:
+        assert r["rl_gain"] == pytest.approx(r["accuracy_after"] - r["accuracy_before"])
+
+
+def test_size_or_pretraining_pairs_only_shapes_seen_at_two_lengths():
+    def point(shape, steps, before, after):
+        return {"params": 10 * shape[2], "shape": list(shape), "pretrain_steps": steps,
+                "accuracy_before": before, "accuracy_after": after}
+    sweep = [point((1, 1, 8), 100, 0.1, 0.1), point((2, 2, 16), 100, 0.2, 0.3),
+             point((2, 2, 16), 300, 0.4, 0.9)]
+    split = size_or_pretraining(sweep, 100)
+    assert [r["shape"] for r in split["same_tokens"]] == [[1, 1, 8], [2, 2, 16]]
+    assert [[r["pretrain_steps"] for r in pair] for pair in split["same_size"]] == [[100, 300]]
+    assert split["same_size"][0][1]["rl_gain"] == pytest.approx(0.5)
 
 
 def test_the_bill_has_every_run(results):
