@@ -30,7 +30,7 @@ from ch01_what_is_reasoning.evaluation import answer
 from ch01_what_is_reasoning.training import PROGRESS_SECONDS, PromptCompletionBatches, train
 
 from .rewards import consistency_reward
-from .tasks import random_train_problem
+from .tasks import RL_OPS, random_train_problem
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,11 @@ class SFTConfig:
 
 @dataclass(frozen=True)
 class RejectionConfig:
-    """Rejection sampling's settings: `k` samples for each of `prompts` training problems at
-    `temperature`, plus `knowledge_examples` non-reasoning examples."""
+    """Rejection sampling's settings: `k` samples for each of `prompts` training problems of
+    `ops` operations at `temperature`, plus `knowledge_examples` non-reasoning examples."""
 
     prompts: int = 1000
+    ops: tuple = RL_OPS               # the problems' lengths (training split, never held out)
     k: int = 2
     temperature: float = 1.0
     knowledge_examples: int = 400

@@ -7,7 +7,8 @@ top-p 0.95 and reports pass@1, the mean correctness over the k (DeepSeek-R1, arX
 different things of a stage:
 
 - `in_distribution`: half of the chapter's test set (3-5 operations, what RL trained on);
-- `harder`: 6 operations, longer than any problem RL or SFT saw (held-out problems);
+- `harder`: 6 operations (held-out problems), longer than any RL prompt; only R1's
+  rejection-sampled SFT set holds 6-operation problems (training-split ones);
 - `easy`: 1 operation, where thinking buys nothing: accuracy and the tokens spent;
 - `knowledge`: the named facts the corpus states, where thinking buys nothing either.
 """

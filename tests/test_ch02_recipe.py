@@ -186,3 +186,27 @@ def test_pickle_used_by_the_crafted_file_really_runs_code(tmp_path):
     marker = tmp_path / "ran"
     pickle.loads(pickle.dumps(_RunsCode(marker)))
     assert marker.exists()
+
+
+def test_rejection_sampling_draws_problems_of_its_own_lengths(trained, monkeypatch):
+    from ch01_what_is_reasoning.arithmetic import is_held_out
+    from ch02_r1_pipeline.tasks import RL_OPS
+
+    root, _ = trained
+    drawn = []
+    real = pipeline_module.rejection_sample
+
+    def recording(model, tokenizer, problems, **kw):
+        drawn.extend(problems)
+        return real(model, tokenizer, problems, **kw)
+
+    monkeypatch.setattr(pipeline_module, "rejection_sample", recording)
+    p = _pipeline(root, {"rejection_sampling.ops": (6,)})
+    p.run("rejection_sampling")
+    assert len(drawn) == p.stage("rejection_sampling").settings.prompts
+    assert {q.n_ops for q in drawn} == {6} and not any(map(is_held_out, drawn))
+    # at the cpu preset R1's SFT set is broader than RL's prompts (one length more); the cold
+    # start keeps R1-Zero's own RL lengths
+    cpu = recipe(get_preset("cpu"), SETTINGS["cpu"])
+    assert cpu["rejection_sampling"].settings.ops == (*RL_OPS, 6)
+    assert cpu["cold_start_data"].settings.ops == RL_OPS

@@ -187,7 +187,7 @@ def test_rejection_sampling_is_charged_to_the_teacher(pipeline, costs):
     # every one of the k samples of every problem reads its prompt (an independent count)
     cfg = stage.settings
     rng = random.Random("rejection-sampling-rejection_sampling")   # each data stage draws its own
-    prompts = [random_train_problem(rng).prompt() for _ in range(cfg.prompts)]
+    prompts = [random_train_problem(rng, ops=cfg.ops).prompt() for _ in range(cfg.prompts)]
     assert info["sampled"] == cfg.k * cfg.prompts
     assert record["prompt_tokens"] == cfg.k * sum(len(pipeline.tokenizer.encode(p, bos=True))
                                                   for p in prompts)
