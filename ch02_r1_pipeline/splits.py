@@ -37,8 +37,8 @@ def _held_out(n: int, n_ops: int, seed: int = 5) -> list:
 def eval_splits(test: list) -> dict[str, tuple[list[str], list[int]]]:
     """{split: (prompts, answers)}: every other problem of `test` (k samples each cost as much as
     the greedy pass over all of it), a third as many harder and easy problems as `test`, and as
-    many seen facts, up to all of them (all 40 from 120 test problems on: the cpu preset's 600
-    ask every one; the tiny preset's 12 ask 4, so unit tests stay fast)."""
+    many of the seen facts (all 40 once `test` has 120 problems: the cpu preset's 600 ask every
+    one; the tiny preset's 12 ask 4, which keeps the unit tests fast)."""
     n = max(1, len(test) // 3)
     seen = dict(list(make_facts()[0].items())[:n])
     problems = {"in_distribution": test[::2], "harder": _held_out(n, HARDER_OPS),
