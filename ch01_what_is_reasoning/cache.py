@@ -36,6 +36,19 @@ def fingerprint(recipe: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def seal(results: dict) -> dict:
+    """`results` with a `checksum` of everything else in it, so a chapter that reads another's
+    results.json can tell the file that chapter wrote from an edited or damaged one."""
+    body = {k: v for k, v in results.items() if k != "checksum"}
+    return {**body, "checksum": fingerprint(body)}
+
+
+def is_sealed(results) -> bool:
+    """True when `results` carries the checksum `seal` gives it (nothing changed since)."""
+    return (isinstance(results, dict) and "checksum" in results
+            and seal(results)["checksum"] == results["checksum"])
+
+
 def what_changed(saved: dict | None, recipe: dict) -> str | None:
     """None when `saved` is the same recipe, else a short reason: 'lr changed', 'cold_start
     changed' (an input), 'the world changed'."""

@@ -16,6 +16,7 @@ from .experiments import (
 from .overrides import override
 from .plots import plot_by_style, plot_costs, plot_loss
 from .runtime import get_preset, pick_device, runs_dir, seed_everything, write_json
+from .setting_ranges import check_settings
 
 LEVELS = (1, 2, 3, 4, 5)  # numbers of operations the chapter shows
 
@@ -28,6 +29,7 @@ def run_chapter(preset: str | None = None, root=None, progress: bool = True,
     start = time.perf_counter()
     device = pick_device()
     preset = override(get_preset(preset, device), overrides)
+    check_settings(preset)   # every setting in its range before any work (setting_ranges.py)
     out_dir = runs_dir("ch01", root)
     seed_everything(0)
     model, tokenizer, info = pretrain_base(preset, device, out_dir / "base.pt", progress=progress)

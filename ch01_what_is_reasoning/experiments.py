@@ -22,6 +22,7 @@ from .arithmetic import (
 from .cache import load_cached, save_cached, say_retraining
 from .corpus import CorpusMix, training_examples
 from .evaluation import answer, answer_problems
+from .locks import writer_lock
 from .model import GPT, GPTConfig
 from .runtime import Preset
 from .tokenizer import CharTokenizer
@@ -55,11 +56,20 @@ def pretrain_base(preset: Preset, device, checkpoint=None, seed: int = 0, progre
     """
     tokenizer = CharTokenizer()
     recipe = pretrain_recipe(preset, tokenizer, seed)
-    if checkpoint is not None:
+    if checkpoint is None:
+        return _pretrain(preset, device, None, recipe, tokenizer, seed, progress, name)
+    # One writer per checkpoint: the cache is checked, trained and saved under its lock, so a
+    # second process waits, then finds the base the first one saved (and loads it).
+    with writer_lock(checkpoint):
         model, info = load_cached(checkpoint, recipe, device, name, tokenizer.vocab_size)
         if model is not None:
             return model.eval(), tokenizer, info
         say_retraining(name, info)
+        return _pretrain(preset, device, checkpoint, recipe, tokenizer, seed, progress, name)
+
+
+def _pretrain(preset, device, checkpoint, recipe, tokenizer, seed, progress, name):
+    """pretrain_base's training and saving (the caller holds the checkpoint's lock)."""
     torch.manual_seed(seed)
     examples = training_examples(preset.corpus_docs, seed=seed)
     data = PackedDocuments([e.prompt + e.completion for e in examples], tokenizer, 128)

@@ -17,6 +17,30 @@ class OverrideError(ValueError):
     """An override names a key that does not exist or gives a value of the wrong type."""
 
 
+class SettingError(OverrideError):
+    """A setting whose value is outside its range, in one line naming its dotted `key`:
+    "r1.lr must be a finite number > 0, got -1" (the ranges: setting_ranges.py)."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+    def under(self, prefix: str) -> SettingError:
+        """The same error for a setting that lives under `prefix` ('r1_zero.', 'rl.')."""
+        if not prefix or self.key is None or not str(self).startswith(self.key):
+            return self
+        return SettingError(prefix + str(self), prefix + self.key)
+
+
+def shown(value) -> str:
+    """A value as an error message shows it: -1.0 as -1, a huge number or tuple cut short."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 1e16:
+        text = repr(int(value))
+    else:
+        text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
+
+
 def parse_sets(items) -> dict:
     """["r1_zero.lr=2e-4", "student_base.n_embd=96"] -> {"r1_zero.lr": 2e-4, ...}.
 
@@ -82,7 +106,10 @@ def override(settings, changes: dict | None = None, *, _path: str = "", **kwargs
         else:
             raise OverrideError(f"{_path + head!r} is a {type(current).__name__}, it has no keys "
                                 f"to set (got {_path}{head}.{next(iter(sub))})")
-    return dataclasses.replace(settings, **direct)
+    try:
+        return dataclasses.replace(settings, **direct)
+    except SettingError as err:   # refused by the dataclass itself (GRPOConfig.__post_init__)
+        raise err.under(_path) from None
 
 
 def coerce(current, value, key: str):
@@ -103,8 +130,16 @@ def coerce(current, value, key: str):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif kind is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value):
-            return float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                number = float(value)
+            except OverflowError:   # an int too large for a float
+                number = math.inf
+            if not math.isfinite(number):   # NaN, inf and -inf are never a setting
+                raise SettingError(f"{key} must be a finite number, got {shown(value)}", key)
+            return number
+        if isinstance(value, str) and value.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            raise SettingError(f"{key} must be a finite number, got {value!r}", key)
     elif kind in (tuple, list):
         if isinstance(value, (tuple, list)):
             if current and dataclasses.is_dataclass(current[0]):  # e.g. a tuple of model shapes

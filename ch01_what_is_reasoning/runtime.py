@@ -163,13 +163,70 @@ def runs_dir(chapter: str, root: str | Path | None = None) -> Path:
     return check_writable(base / chapter)
 
 
-def atomic_save(obj, path: str | Path) -> None:
-    """torch.save to a temporary file, then rename: a crash never leaves a half-written file."""
-    path = Path(path)
+class NonFiniteError(ValueError):
+    """A tensor about to be saved (or just loaded) holds NaN or infinity."""
+
+
+def non_finite_entries(obj, where: str = "") -> list[str]:
+    """The names of the floating-point tensors inside `obj` (dicts, lists, tuples) that hold a
+    NaN or an infinity: ['model.lm_head.weight', ...]."""
+    if isinstance(obj, torch.Tensor):
+        if obj.is_floating_point() and not bool(torch.isfinite(obj).all()):
+            return [where or "tensor"]
+        return []
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, (list, tuple)):
+        items = enumerate(obj)
+    else:
+        return []
+    return [name for key, value in items
+            for name in non_finite_entries(value, f"{where}.{key}" if where else str(key))]
+
+
+def check_finite(where: str, *, loss=None, model=None) -> None:
+    """Stop training the moment a loss or a weight is NaN or infinite (NonFiniteError naming
+    `where`): every later step, and the cache, would only carry the poison on."""
+    if loss is not None and not bool(torch.isfinite(loss).all()):
+        raise NonFiniteError(f"{where}: the loss is {loss.item()}: training diverged (lower the "
+                             f"learning rate, or check the rewards and the data)")
+    if model is not None:
+        bad = [n for n, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+        if bad:
+            raise NonFiniteError(f"{where}: the weights {', '.join(bad[:3])} became NaN or "
+                                 f"infinite: training diverged (lower the learning rate)")
+
+
+def _temporary_path(path: Path) -> Path:
+    """A temporary file next to `path`, unique to this writer (two processes saving the same
+    file never share one), removed by the caller if the write fails."""
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(handle)
+    return Path(name)
+
+
+def _replace_atomically(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    tmp = _temporary_path(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_save(obj, path: str | Path) -> None:
+    """torch.save to a temporary file, then rename: a crash never leaves a half-written file.
+    A NaN or infinity anywhere in `obj` is refused (NonFiniteError): the cache never keeps a
+    poisoned model for the next run to resume."""
+    path = Path(path)
+    bad = non_finite_entries(obj)
+    if bad:
+        raise NonFiniteError(f"refusing to save {path.name}: {', '.join(bad[:3])}"
+                             f"{' and more' if len(bad) > 3 else ''} hold NaN or infinity "
+                             f"(training diverged: lower the learning rate or check the rewards)")
+    _replace_atomically(path, lambda tmp: torch.save(obj, tmp))
 
 
 def save_checkpoint(path: str | Path, model, extra: dict | None = None) -> None:
@@ -223,6 +280,9 @@ def load_state(path: str | Path, map_location: torch.device | str = "cpu") -> di
         raise _unreadable(path, reason) from e
     if not isinstance(state, dict):
         raise _unreadable(path, f"it holds a {type(state).__name__}, not a dict")
+    bad = non_finite_entries(state)
+    if bad:   # written before the course refused to save such files: never resume from it
+        raise _unreadable(path, f"{', '.join(bad[:3])} hold NaN or infinity")
     return state
 
 
@@ -260,7 +320,8 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu",
 
 
 def write_json(path: str | Path, data) -> None:
+    """Write `data` as JSON atomically. NaN and infinity are refused (ValueError): they are not
+    JSON, and a results file holding them could not be read back."""
     path = Path(path)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False))
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+    _replace_atomically(path, lambda tmp: tmp.write_text(text))

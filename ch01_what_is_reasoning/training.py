@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .runtime import check_finite
+
 PROGRESS_SECONDS = 2.0  # how often progress bars redraw
 
 
@@ -122,6 +124,8 @@ def train(model, batches, *, steps: int, batch_size: int, lr: float, seed: int =
           warmup: int | None = None, grad_clip: float = 1.0, log_every: int = 10,
           desc: str = "training", progress: bool = True) -> TrainResult:
     """Train `model` for `steps` steps on `batches`; returns the loss history and throughput."""
+    if steps < 0:
+        raise ValueError(f"{desc}: steps must be >= 0, got {steps}")
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     optimizer = make_optimizer(model, lr)
@@ -141,10 +145,12 @@ def train(model, batches, *, steps: int, batch_size: int, lr: float, seed: int =
         loss_per_token = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
                                          y.reshape(-1), reduction="none")
         loss = (loss_per_token * mask.reshape(-1)).sum() / mask.sum().clamp(min=1)
+        check_finite(f"{desc}, step {step}", loss=loss)   # NaN never reaches the weights
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
+        check_finite(f"{desc}, step {step}", model=model)
         result.tokens += x.numel()
         if step % log_every == 0 or step == steps - 1:
             elapsed = time.perf_counter() - start

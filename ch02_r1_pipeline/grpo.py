@@ -9,6 +9,7 @@ accuracy, format rate, response length, consistency, KL, clip fraction and entro
 from __future__ import annotations
 
 import copy
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -16,12 +17,13 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from ch01_what_is_reasoning.runtime import atomic_save, load_state
+from ch01_what_is_reasoning.runtime import NonFiniteError, atomic_save, check_finite, load_state
 from ch01_what_is_reasoning.sampling import generate
+from ch01_what_is_reasoning.setting_ranges import check_settings
 from ch01_what_is_reasoning.training import PROGRESS_SECONDS, make_optimizer, spent
 
 from .aha import correction_rates
-from .grpo_loss import LOSS_TYPES, group_advantages, grpo_loss
+from .grpo_loss import group_advantages, grpo_loss
 from .rewards import ACCURACY_FORMAT, REWARDS, is_mixed
 
 
@@ -45,17 +47,12 @@ class GRPOConfig:
     seed: int = 0
 
     def __post_init__(self):
-        # Caught here, where the setting is made, not deep inside a training step.
-        if not self.temperature > 0:
-            raise ValueError(f"GRPO samples its rollouts: temperature must be > 0, got {self.temperature}")
-        if self.group_size < 2:
-            raise ValueError(f"group_size must be >= 2 (advantages compare completions of one "
-                             f"prompt), got {self.group_size}")
-        for name in ("steps", "prompts_per_step", "max_new_tokens", "mu"):
-            if getattr(self, name) < (0 if name == "steps" else 1):
-                raise ValueError(f"{name} must be a positive whole number, got {getattr(self, name)}")
-        if self.loss_type not in LOSS_TYPES:
-            raise ValueError(f"loss_type must be one of {LOSS_TYPES}, not {self.loss_type!r}")
+        # Caught here, where the setting is made, not deep inside a training step: every field
+        # against its declared range (ch01_what_is_reasoning/setting_ranges.py), as a
+        # SettingError (a ValueError) naming it. Reward names are checked where the rewards are
+        # known (GRPOTrainer, and the pipeline before its first stage). A subclass's new fields
+        # are its own to check.
+        check_settings(self, strict=False)
 
 
 LOGGED_REWARDS = ("accuracy", "format", "consistency")   # always in the logs, whatever the weights
@@ -70,16 +67,44 @@ def score(completions, prompts, answers, weights: dict, rewards: dict = REWARDS)
     if missing:
         raise ValueError(f"no reward function named {missing}: known rewards are {sorted(rewards)}; "
                          "pass your own as GRPOTrainer(..., rewards={'name': function})")
-    parts = {}
-    for name in sorted(set(weights) | set(LOGGED_REWARDS)):
-        values = [float(v) for v in rewards[name](completions, prompts=prompts, answer=answers)]
-        if len(values) != len(completions):
-            raise ValueError(f"reward {name!r} returned {len(values)} values for "
-                             f"{len(completions)} completions (it must return one per completion)")
-        parts[name] = values
+    parts = {name: call_reward(name, rewards[name], completions, prompts, answers)
+             for name in sorted(set(weights) | set(LOGGED_REWARDS))}
     total = [sum(weights.get(name, 0.0) * parts[name][i] for name in parts)
              for i in range(len(completions))]
     return total, parts
+
+
+class RewardError(ValueError):
+    """A reward function broke its contract: one finite number per completion."""
+
+
+def call_reward(name: str, function, completions, prompts, answers) -> list[float]:
+    """Call one reward as the trainer (and TRL) does, and check what it returns.
+
+    It sees tuples, so a reward that edits its inputs cannot change what the next one sees."""
+    try:
+        values = function(tuple(completions), prompts=tuple(prompts), answer=tuple(answers))
+    except Exception as err:   # say which reward failed: the trainer calls several
+        raise RewardError(f"reward {name!r} raised {type(err).__name__}: {err} (the trainer "
+                          f"calls it as reward(completions, prompts=..., answer=...), with "
+                          f"tuples)") from err
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise RewardError(f"reward {name!r} returned {values!r:.60}, a {type(values).__name__}: a "
+                          f"reward returns a list with one number per completion")
+    if len(values) != len(completions):
+        raise RewardError(f"reward {name!r} returned {len(values)} values for {len(completions)} "
+                          f"completions (it must return one per completion)")
+    out = []
+    for value, completion in zip(values, completions):
+        try:
+            number = None if isinstance(value, (str, bytes)) else float(value)
+        except (TypeError, ValueError):
+            number = None
+        if number is None or not math.isfinite(number):
+            raise RewardError(f"reward {name!r} returned {value!r:.40} for the completion "
+                              f"{completion!r:.120}: a reward must be a finite number")
+        out.append(number)
+    return out
 
 
 def _pad_right(rows: list[list[int]], pad_id: int, device):
@@ -151,7 +176,14 @@ class GRPOTrainer:
     def rollouts(self, prompts: list[str]):
         tok, cfg = self.tokenizer, self.config
         prompt_ids = [tok.encode(p, bos=True) for p in prompts for _ in range(cfg.group_size)]
-        tokens, finished = self.sample(prompt_ids)
+        try:
+            tokens, finished = self.sample(prompt_ids)
+        except RuntimeError as err:   # torch.multinomial's words for NaN or infinite logits
+            if "probability tensor" not in str(err):
+                raise
+            raise NonFiniteError(f"step {self.step}: the policy's next-token probabilities are "
+                                 f"NaN or infinite: training diverged (lower the learning "
+                                 f"rate)") from err
         # The end token belongs to the completion: the model must learn to stop.
         completion_ids = [t + [tok.eos_id] if f else t for t, f in zip(tokens, finished)]
         texts = [tok.decode(t) for t in tokens]
@@ -228,10 +260,12 @@ class GRPOTrainer:
                                          loss_type=cfg.loss_type,
                                          max_completion_length=cfg.max_new_tokens + 1)
             t1 = time.perf_counter()
+            check_finite(f"step {self.step}", loss=loss)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             self.optimizer.step()
+            check_finite(f"step {self.step}", model=self.model)
             stats["logprob_seconds"] += t1 - t0
             stats["backward_seconds"] += time.perf_counter() - t1
         stats.update(loss_stats)
@@ -275,7 +309,10 @@ class GRPOTrainer:
         bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False,
                    mininterval=PROGRESS_SECONDS)
         for _ in bar:
-            s = self.train_step()
+            try:
+                s = self.train_step()
+            except (RewardError, NonFiniteError) as err:   # say which run it was
+                raise type(err)(f"{desc}: {err}") from None
             bar.set_postfix(acc=f"{s['accuracy']:.2f}", len=f"{s['mean_response_tokens']:.0f}",
                             refresh=False)
             if callback is not None:

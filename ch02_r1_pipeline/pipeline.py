@@ -28,8 +28,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
+import inspect
 import json
 import random
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +52,9 @@ from ch01_what_is_reasoning.cache import (
     what_changed,
 )
 from ch01_what_is_reasoning.experiments import pretrain_base, pretrain_recipe
+from ch01_what_is_reasoning.locks import writer_lock
 from ch01_what_is_reasoning.model import ModelShape
-from ch01_what_is_reasoning.overrides import OverrideError, override, valid_keys
+from ch01_what_is_reasoning.overrides import OverrideError, SettingError, override, valid_keys
 from ch01_what_is_reasoning.runtime import (
     CheckpointError,
     Preset,
@@ -61,11 +66,12 @@ from ch01_what_is_reasoning.runtime import (
     seed_everything,
     write_json,
 )
+from ch01_what_is_reasoning.setting_ranges import check_settings
 from ch01_what_is_reasoning.tokenizer import CharTokenizer
 from ch01_what_is_reasoning.training import spent
 
 from .grpo import GRPOConfig, GRPOTrainer
-from .rewards import ACCURACY_FORMAT, WITH_CONSISTENCY
+from .rewards import ACCURACY_FORMAT, COURSE_REWARDS, REWARDS, WITH_CONSISTENCY
 from .sft import (
     RejectionConfig,
     SFTConfig,
@@ -220,6 +226,24 @@ MODEL_STAGES = tuple(s for s in STAGES if s not in stages_of_kind("rejection_sam
 
 
 
+def students_rewards(weights: dict) -> dict:
+    """{name: a hash of its code} for the weighted rewards that are not the course's own (a
+    student's function put into REWARDS): a changed body under the same name changes the
+    recipe, so the stages it trained are retrained, not reused."""
+    out = {}
+    for name in sorted(weights):
+        function = REWARDS.get(name)
+        if function is None or function is COURSE_REWARDS.get(name):
+            continue
+        try:
+            code = inspect.getsource(function)
+        except (OSError, TypeError):   # no source (built in a string, say): its compiled code
+            code_object = getattr(function, "__code__", None)
+            code = repr((code_object.co_code, code_object.co_consts) if code_object else function)
+        out[name] = hashlib.sha256(code.encode()).hexdigest()[:16]
+    return out
+
+
 def open_pipeline(preset: str | None = None, root=None, progress: bool = True, seed: int = 0,
                   overrides: dict | None = None):
     """What every chapter's `run_chapter` starts with: pick the device (printed once), seed
@@ -239,19 +263,112 @@ def apply_overrides(preset: Preset, settings: Settings, overrides: dict | None):
         head, _, rest = key.partition(".")
         if head in stage_names and rest:
             per_stage.setdefault(head, {})[rest] = overrides.pop(key)
-    preset = override(preset, per_stage.pop("base", {}))
+    preset_name = preset.name
+    try:
+        preset = override(preset, per_stage.pop("base", {}))
+    except SettingError as err:
+        raise err.under("base.") from None
+    except OverrideError as err:
+        raise OverrideError(f"stage base: {err}") from None
+    rl_stages = [n for n, stage in recipe(preset, settings).items() if stage.kind == "grpo"]
+    refuse_what_the_recipe_sets(overrides, settings, rl_stages)
     try:
         settings = override(settings, overrides)
+    except SettingError:
+        raise
     except OverrideError as err:
         raise OverrideError(f"{err}; or a stage's setting as <stage>.<key>, stages: "
                             f"{', '.join(sorted(stage_names))}") from None
+    # Every setting in its range (setting_ranges.py) before anything is built from them, and
+    # every stage's below: a bad value fails here, before the first stage trains.
+    context = {"rewards": tuple(REWARDS)}
+    check_settings(preset, "base.", context)
+    check_settings(settings, "", context)
     table = recipe(preset, settings)
     for name, changes in per_stage.items():
         try:
             table[name] = dataclasses.replace(table[name], settings=override(table[name].settings, changes))
+        except SettingError as err:
+            raise err.under(f"{name}.") from None
         except OverrideError as err:
             raise OverrideError(f"stage {name}: {err}") from None
+    context["model_stages"] = tuple(n for n, stage in table.items() if stage.kind not in DATA_KINDS)
+    for name, stage in table.items():
+        check_settings(stage.settings, f"{name}.", context)
+    check_sft_data(table, preset_name)
     return preset, settings, table
+
+
+# The fields of Settings.rl that the recipe sets for each RL stage itself (`recipe`'s rl()):
+# set on `rl` they would do nothing, so they are refused, naming the keys that do work.
+RECIPE_SETS = {
+    "steps": "the recipe gives each RL stage its own steps: set r1_zero_steps (both R1-Zero runs), "
+             "reasoning_rl_steps, final_rl_steps or student_rl_steps, or one stage's as "
+             "<stage>.steps, e.g. r1_zero.steps={value}",
+    "seed": "the recipe seeds each RL stage's prompts itself: set one stage's as <stage>.seed, "
+            "e.g. r1_zero.seed={value}",
+    "reward_weights": "the recipe gives each RL stage its own reward weights: set one stage's as "
+                      "<stage>.reward_weights.<reward>, e.g. r1_zero.{example}",
+}
+
+
+def refuse_what_the_recipe_sets(overrides: dict, settings: Settings, rl_stages) -> None:
+    """SettingError for an override of `rl.steps`, `rl.seed` or `rl.reward_weights` (directly,
+    or inside a whole new `rl`): the recipe overwrites them, so they would silently do nothing."""
+    for key, value in overrides.items():
+        head, _, rest = key.partition(".")
+        if head != "rl":
+            continue
+        if rest:
+            touched = {rest.partition(".")[0]: (rest, value)}
+        elif isinstance(value, dict):
+            touched = {k.partition(".")[0]: (k, v) for k, v in value.items()}
+        else:   # a whole GRPOConfig or tuple: refused where it differs from today's
+            try:
+                new = override(settings, {key: value}).rl
+            except OverrideError:
+                continue   # the override itself reports what is wrong with it
+            touched = {f: (f, getattr(new, f)) for f in RECIPE_SETS
+                       if getattr(new, f) != getattr(settings.rl, f)}
+        for name, (sub, v) in touched.items():
+            if name in RECIPE_SETS:
+                weight = sub.partition(".")[2]
+                example = (f"reward_weights.{weight}={v!r}" if weight
+                           else "reward_weights.accuracy=2.0")
+                raise SettingError(f"rl.{sub} does nothing: "
+                                   + RECIPE_SETS[name].format(value=v, example=example)
+                                   + f" (RL stages: {', '.join(rl_stages)})", f"rl.{sub}")
+
+
+# Presets whose RL stages are too short to write a correct trace (the tiny one of the unit
+# tests): rejection sampling of them keeps nothing.
+NO_CORRECT_TRACES = {"tiny"}
+# The chapter-wide setting that sets a stage's key in `recipe`, where there is one.
+SET_BY = {"cold_start.examples": "cold_start_program_traces",
+          "rejection_sampling.knowledge_examples": "rejection.knowledge_examples"}
+
+
+def check_sft_data(table: dict[str, Stage], preset_name: str) -> None:
+    """SettingError, before any training, for an SFT stage that would have no data: one with
+    examples=0 and no data stage, or (at a preset whose teachers write nothing correct) whose
+    data stage would keep nothing and adds no knowledge examples either. (An empty data set
+    cannot even be saved and read back: `datasets` fails loading a folder of zero rows.)"""
+    for name, stage in table.items():
+        if stage.kind != "sft" or stage.settings.examples > 0:
+            continue
+        if len(stage.inputs) < 2:
+            raise SettingError(f"{name}.examples must be >= 1 ({name} has no data stage to train "
+                               f"on; > 0 trains on program-written traces), got 0", f"{name}.examples")
+        data = table[stage.inputs[1]]
+        if (data.kind == "rejection_sampling" and data.settings.knowledge_examples == 0
+                and preset_name in NO_CORRECT_TRACES):
+            keys = [f"{name}.examples", f"{data.name}.knowledge_examples"]
+            hint = "; ".join(f"{SET_BY[k]} sets {k}" for k in keys if k in SET_BY)
+            raise SettingError(
+                f"{keys[0]} or {keys[1]} must be >= 1 at the {preset_name} preset, got 0 and 0: "
+                f"{name} would train on {data.name} alone, the correct traces of "
+                f"{data.inputs[0]}, and the {preset_name} preset's {data.inputs[0]} (a few steps of a "
+                f"tiny model) writes none" + (f" ({hint})" if hint else ""), keys[0])
 
 
 class Pipeline:
@@ -290,11 +407,19 @@ class Pipeline:
         stage = self.stage(name)
         if stage.kind == "pretrain":   # the same recipe chapter 1 stores with its base
             return pretrain_recipe(stage.settings, self.tokenizer)
-        return {"kind": stage.kind, "settings": plain(stage.settings),
-                "inputs": {i: self.fingerprint(i) for i in stage.inputs}}
+        recipe_ = {"kind": stage.kind, "settings": plain(stage.settings),
+                   "inputs": {i: self.fingerprint(i) for i in stage.inputs}}
+        if stage.kind == "grpo" and students_rewards(stage.settings.reward_weights):
+            recipe_["rewards"] = students_rewards(stage.settings.reward_weights)
+        if stage.curve:   # what the stage records as it trains (its curve), not what it trains
+            recipe_["curve"] = {"every": self.settings.curve_every,
+                                "problems": self.settings.curve_problems}
+        return recipe_
 
     def fingerprint(self, name: str) -> str:
-        return fingerprint(self.stage_recipe(name))
+        """What the stages after `name` depend on: its model or data (how often its curve was
+        measured changes its own record, not what it hands on)."""
+        return fingerprint({k: v for k, v in self.stage_recipe(name).items() if k != "curve"})
 
     def settings_keys(self) -> list[str]:
         """Every key `overrides` / `--set` accepts."""
@@ -315,35 +440,68 @@ class Pipeline:
         return self._models[stage]
 
     def run(self, name: str) -> dict:
-        """Run (or load) one stage; returns what it measured."""
+        """Run (or load) one stage; returns what it measured.
+
+        One process at a time checks, trains, scores and saves a stage: all of it happens under
+        the stage's writer lock (ch01_what_is_reasoning.locks), so a second run on this folder
+        waits, then loads what the first one saved. Its inputs take their own locks (the graph
+        has no cycle, so two runs never wait on each other)."""
         stage = self.stage(name)
         if name in self.info:
             return self.info[name]
         recipe_ = self.stage_recipe(name)
         run_kind = KINDS[stage.kind]
-        if stage.kind in DATA_KINDS:   # a data set, not a model: the kind caches it itself
+        if stage.kind in DATA_KINDS:   # a data set, not a model: the kind caches (and locks) it
             self.info[name] = run_kind(self, stage, recipe_)
             return self.info[name]
-        model, info = load_cached(self.path(name), recipe_, self.device, name,
-                                  self.tokenizer.vocab_size)
-        if model is None:
-            say_retraining(name, info)
-            for parent in stage.inputs:   # trained before the clock starts: not this stage's time
-                self.run(parent)
-            start = time.perf_counter()
-            model, info = run_kind(self, stage)
-            info.update(preset=self.preset.name, stage=name, seconds=time.perf_counter() - start,
-                        device=str(self.device), loaded=False)
-        if ("eval" not in info
-                or info["eval"].get("splits", {}).get("signature") != signature(self.splits)):
-            # A checkpoint evaluated before the four splits (or on other ones) keeps its other numbers.
-            info["eval"] = info.get("eval") or self._evaluate(model)
-            info["eval"]["splits"] = evaluate_splits(model, self.tokenizer, self.splits,
-                                                     progress=self.progress,
-                                                     desc=f"{name}: scoring 4 splits")
-            save_cached(self.path(name), model, recipe_, {k: v for k, v in info.items() if k != "loaded"})
+        with writer_lock(self.path(name)):
+            model, info = load_cached(self.path(name), recipe_, self.device, name,
+                                      self.tokenizer.vocab_size)
+            trained = model is None
+            if trained:
+                say_retraining(name, info)
+                for parent in stage.inputs:   # trained before the clock starts: not this stage's time
+                    self.run(parent)
+                start = time.perf_counter()
+                model, info = run_kind(self, stage)
+                info.update(preset=self.preset.name, stage=name,
+                            seconds=time.perf_counter() - start, device=str(self.device),
+                            loaded=False)
+            if self._score(name, model, info):
+                save_cached(self.path(name), model, recipe_,
+                            {k: v for k, v in info.items() if k != "loaded"})
+            if trained:   # only now is the trainer's state no longer the only copy of the work
+                self.state_path(name).unlink(missing_ok=True)
         self._models[name], self.info[name] = model.eval(), info
         return info
+
+    def test_signature(self) -> dict:
+        """What `info["eval"]` was measured on: the number of held-out problems and a hash of
+        their prompts (a changed `test_problems` changes it)."""
+        prompts = "\n".join(p.prompt() for p in self.test)
+        return {"problems": len(self.test),
+                "sha256": hashlib.sha256(prompts.encode()).hexdigest()[:16]}
+
+    def _score(self, name: str, model, info: dict) -> bool:
+        """Measure what `info["eval"]` lacks or measured on other problems: the greedy and
+        sampled scores on the test set, and the four splits. True if anything was measured."""
+        ev = dict(info.get("eval") or {})
+        test = self.test_signature()
+        # An evaluation saved before the signature was recorded: the test set is fixed by its
+        # size (held_out_problems(n)), so one of the same size was measured on these problems.
+        saved = ev.get("test", test if ev.get("n_problems") == len(self.test) else None)
+        measured = False
+        if saved != test:
+            splits = ev.get("splits")
+            ev = {**self._evaluate(model), **({"splits": splits} if splits else {})}
+            measured = True
+        ev["test"] = test
+        if ev.get("splits", {}).get("signature") != signature(self.splits):
+            ev["splits"] = evaluate_splits(model, self.tokenizer, self.splits,
+                                           progress=self.progress, desc=f"{name}: scoring 4 splits")
+            measured = True
+        info["eval"] = ev
+        return measured
 
     def run_all(self) -> dict:
         for name in self.stages:
@@ -366,10 +524,34 @@ class Pipeline:
     def data_dir(self, stage: str = "rejection_sampling") -> Path:
         return self.dir / f"{stage}_data"
 
+    def state_path(self, stage: str) -> Path:
+        """Where a GRPO stage keeps its trainer's state until its checkpoint is saved."""
+        return self.dir / f"{stage}.state.pt"
+
     def sft_data(self, stage: str = "rejection_sampling"):
-        """The R1 SFT set (a `datasets.Dataset`: prompt, completion, kind)."""
+        """The R1 SFT set (a `datasets.Dataset` in memory: prompt, completion, kind), as this
+        pipeline's recipe of `stage` makes it. It is read under the stage's writer lock and
+        checked against its recipe file and content hash: data that another run on this folder
+        has replaced since (made by another recipe) is made again, never trained on."""
         self.run(stage)
-        return load_from_disk(str(self.data_dir(stage)))
+        recipe_ = self.stage_recipe(stage)
+        with writer_lock(self.data_dir(stage)):
+            meta, data = saved_data(self, stage, recipe_)
+            if meta is None:
+                if what_changed(_saved_recipe(self, stage), recipe_) is not None \
+                        and self.data_dir(stage).exists():
+                    print(f"{stage}: another run on this runs folder replaced "
+                          f"{self.data_dir(stage).name} with data of another recipe; making "
+                          f"this run's again")
+                else:
+                    say_retraining(stage, data)
+                self.info.pop(stage, None)
+                self.run(stage)   # the lock is ours already (it is reentrant)
+                meta, data = saved_data(self, stage, recipe_)
+                if meta is None:
+                    raise RuntimeError(f"{stage}: its data was made again but cannot be read "
+                                       f"back ({data})")
+        return data
 
     def sft_pairs(self, stage: str = "rejection_sampling"):
         data = self.sft_data(stage)
@@ -386,7 +568,7 @@ def run_pretrain(pipeline: Pipeline, stage: Stage):
 def run_grpo(pipeline: Pipeline, stage: Stage):
     cfg, name = stage.settings, stage.name
     trainer = GRPOTrainer(pipeline.copy_of(stage.inputs[0]), pipeline.tokenizer, rl_prompts, cfg)
-    state_path, points = pipeline.dir / f"{name}.state.pt", []
+    state_path, points = pipeline.state_path(name), []
     fp = pipeline.fingerprint(name)
     if state_path.exists():   # a run that was interrupted: resume it if the recipe is the same
         try:
@@ -407,7 +589,9 @@ def run_grpo(pipeline: Pipeline, stage: Stage):
     def after_step(trainer, stats):
         if trainer.step % every == 0 or trainer.step == cfg.steps:
             measure()
-        if trainer.step % pipeline.settings.save_every == 0 and trainer.step < cfg.steps:
+        # The last step is saved too: until Pipeline.run has saved the checkpoint (after the
+        # four splits are scored), this file is the only copy of the finished training.
+        if trainer.step % pipeline.settings.save_every == 0 or trainer.step == cfg.steps:
             atomic_save({"fingerprint": fp, "trainer": trainer.state_dict(), "curve": points},
                         state_path)
 
@@ -415,18 +599,20 @@ def run_grpo(pipeline: Pipeline, stage: Stage):
         measure()
     trainer.train(cfg.steps - trainer.step, progress=pipeline.progress, desc=name,
                   callback=after_step)
-    state_path.unlink(missing_ok=True)
+    # the state file is deleted by Pipeline.run, once the checkpoint is saved
     return trainer.model, {"history": trainer.history, "curve": points,
                            "reward_weights": cfg.reward_weights, "config": dataclasses.asdict(cfg),
                            "spent": trainer.spent()}
 
 
 def run_sft(pipeline: Pipeline, stage: Stage):
-    cfg = stage.settings
+    cfg, trained_on = stage.settings, {}
     if cfg.examples > 0:                  # program-written worked solutions (the cold start)
         pairs = cold_start_traces(cfg.examples, seed=cfg.seed)
     elif len(stage.inputs) > 1:           # data written by an earlier stage
-        pairs = pipeline.sft_pairs(stage.inputs[1])
+        data = pipeline.sft_data(stage.inputs[1])   # in memory, checked against its recipe
+        pairs = list(zip(data["prompt"], data["completion"]))
+        trained_on = {"data": {"stage": stage.inputs[1], "content_sha256": data_hash(data)}}
         if not pairs:
             raise ValueError(f"SFT stage {stage.name!r}: {stage.inputs[1]!r} kept no example (its "
                              f"teacher wrote no correct, well-formed, one-script trace): train the "
@@ -439,47 +625,161 @@ def run_sft(pipeline: Pipeline, stage: Stage):
     result = sft(model, pairs, pipeline.tokenizer, steps=cfg.steps, batch_size=cfg.batch_size,
                  lr=cfg.lr, seed=cfg.seed, desc=stage.name, progress=pipeline.progress)
     return model, {"history": result.history, "tokens": result.tokens, "examples": len(pairs),
-                   "spent": spent(model.num_params(), trained_tokens=result.tokens)}
+                   "spent": spent(model.num_params(), trained_tokens=result.tokens), **trained_on}
 
 
 def run_rejection_sampling(pipeline: Pipeline, stage: Stage, recipe_: dict) -> dict:
     """Sample the teacher (the stage's input), keep what is right and clean, add the knowledge
-    set, and save it as a `datasets.Dataset` next to a JSON file with the recipe."""
+    set, and save it as a `datasets.Dataset` next to a JSON file with the recipe and a hash of
+    the data's content. Checked, made and saved under the data's writer lock; the data is
+    written first (to a temporary folder, renamed into place), its recipe last."""
     cfg, name = stage.settings, stage.name
     meta_path, data_dir = pipeline.dir / f"{name}.json", pipeline.data_dir(name)
-    if meta_path.exists() and data_dir.exists():
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            meta = {}
-        reason = what_changed(meta.get("recipe"), recipe_)
-        if reason is None:
+    with writer_lock(data_dir):
+        meta, reason = saved_data(pipeline, name, recipe_)
+        if meta is not None:
             return {**meta, "loaded": True}
         say_retraining(name, reason)
-    teacher_name = stage.inputs[0]
-    teacher = pipeline.model(teacher_name)
-    start = time.perf_counter()
-    rng = random.Random(f"rejection-sampling-{name}")
-    problems = [random_train_problem(rng, ops=cfg.ops) for _ in range(cfg.prompts)]
-    sampled = rejection_sample(teacher, pipeline.tokenizer, problems, k=cfg.k,
-                               temperature=cfg.temperature,
-                               require_consistent=cfg.require_consistent, progress=pipeline.progress)
-    reasoning = to_dataset(sampled.pop("kept")[: cfg.max_examples or None], "reasoning")
-    knowledge = to_dataset(knowledge_examples(cfg.knowledge_examples), "knowledge")
-    data = concatenate_datasets([reasoning, knowledge]).shuffle(seed=0)
+        teacher_name = stage.inputs[0]
+        teacher = pipeline.model(teacher_name)
+        start = time.perf_counter()
+        rng = random.Random(f"rejection-sampling-{name}")
+        problems = [random_train_problem(rng, ops=cfg.ops) for _ in range(cfg.prompts)]
+        sampled = rejection_sample(teacher, pipeline.tokenizer, problems, k=cfg.k,
+                                   temperature=cfg.temperature,
+                                   require_consistent=cfg.require_consistent,
+                                   progress=pipeline.progress)
+        reasoning = to_dataset(sampled.pop("kept")[: cfg.max_examples or None], "reasoning")
+        knowledge = to_dataset(knowledge_examples(cfg.knowledge_examples), "knowledge")
+        data = concatenate_datasets([reasoning, knowledge]).shuffle(seed=0)
+        save_data(data, data_dir)
+        meta = {"preset": pipeline.preset.name, **sampled, "reasoning_examples": len(reasoning),
+                "knowledge_examples": len(knowledge), "seconds": time.perf_counter() - start,
+                "device": str(pipeline.device), "teacher": teacher_name,
+                "spent": spent(teacher.num_params(), prompt_tokens=sampled["prompt_tokens"],
+                               generated_tokens=sampled["generated_tokens"]),
+                "content_sha256": data_hash(data),
+                "recipe": plain(recipe_), "fingerprint": fingerprint(recipe_)}
+        write_json(meta_path, meta)   # last: the recipe vouches for the data saved before it
+    return {**meta, "loaded": False}
+
+
+DATA_COLUMNS = ("prompt", "completion", "kind")
+
+
+def data_hash(data) -> str:
+    """sha256 of a data set's content: its prompt, completion and kind columns, in order."""
+    digest = hashlib.sha256()
+    for column in DATA_COLUMNS:
+        digest.update(json.dumps([column, list(data[column])], ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+def save_data(data, data_dir: Path) -> None:
+    """Save `data` to a temporary folder next to `data_dir`, then rename it into place: a run
+    stopped at any moment leaves the old data, the new data or none, never half of one. The
+    caller holds the data's writer lock (leftovers of stopped runs are cleared here)."""
+    parent = data_dir.parent
+    for leftover in parent.glob(f".{data_dir.name}.*.partial"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    new = Path(tempfile.mkdtemp(dir=parent, prefix=f".{data_dir.name}.", suffix=".partial"))
+    old = None
     was_enabled = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()  # a bar for a one-second save is noise
-    data.save_to_disk(str(data_dir))
-    if was_enabled:
-        datasets.enable_progress_bars()
-    meta = {"preset": pipeline.preset.name, **sampled, "reasoning_examples": len(reasoning),
-            "knowledge_examples": len(knowledge), "seconds": time.perf_counter() - start,
-            "device": str(pipeline.device), "teacher": teacher_name,
-            "spent": spent(teacher.num_params(), prompt_tokens=sampled["prompt_tokens"],
-                           generated_tokens=sampled["generated_tokens"]),
-            "recipe": plain(recipe_), "fingerprint": fingerprint(recipe_)}
-    write_json(meta_path, meta)
-    return {**meta, "loaded": False}
+    try:
+        data.save_to_disk(str(new))
+        if data_dir.exists() or data_dir.is_symlink():
+            old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{data_dir.name}.", suffix=".partial"))
+            data_dir.rename(old / data_dir.name)
+        new.rename(data_dir)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def load_data(data_dir: Path):
+    """A data stage's saved `datasets.Dataset`, read into memory. One with no rows is saved by
+    `datasets` with no Arrow file, which `load_from_disk` cannot read back: built from its
+    features here."""
+    state = json.loads((data_dir / "state.json").read_text())
+    if isinstance(state, dict) and state.get("_data_files") == []:
+        info = json.loads((data_dir / "dataset_info.json").read_text())
+        features = datasets.Features.from_dict(info["features"])
+        return datasets.Dataset.from_dict({k: [] for k in features}, features=features)
+    return load_from_disk(str(data_dir), keep_in_memory=True)
+
+
+def _set_aside_folder(path: Path) -> str:
+    """Move a damaged data folder out of the way (kept as <name>.damaged); returns that name."""
+    aside = path.with_name(path.name + ".damaged")
+    if aside.is_dir() and not aside.is_symlink():
+        shutil.rmtree(aside)
+    elif aside.exists() or aside.is_symlink():
+        aside.unlink()
+    path.replace(aside)
+    return aside.name
+
+
+def _error_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:200] if text else ''}"
+
+
+def _saved_recipe(pipeline: Pipeline, name: str):
+    """The recipe a data stage's JSON file records (None if there is none or it is unreadable)."""
+    try:
+        meta = json.loads((pipeline.dir / f"{name}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return meta.get("recipe") if isinstance(meta, dict) else None
+
+
+def saved_data(pipeline: Pipeline, name: str, recipe_: dict):
+    """(meta, data) of data stage `name` as saved in runs/, if `recipe_` made it and the data is
+    the content its JSON file records (data in memory), else (None, why not). Data whose recipe
+    is missing or does not match its content, and a damaged data folder, are moved aside
+    (`.damaged`; the reason says so). The caller holds the data's writer lock."""
+    meta_path, data_dir = pipeline.dir / f"{name}.json", pipeline.data_dir(name)
+    if not meta_path.exists() and not data_dir.exists():
+        return None, "not trained yet"
+    if not meta_path.exists():
+        return None, (f"{data_dir.name} has no recipe ({meta_path.name} is missing: a run "
+                      f"stopped before writing it) (moved to {_set_aside_folder(data_dir)})")
+    try:
+        meta = json.loads(meta_path.read_text())
+        if not isinstance(meta, dict) or not isinstance(meta.get("recipe", {}), dict):
+            raise ValueError("not a recipe file of this course")
+    except (OSError, ValueError) as err:
+        moved = [set_aside(meta_path).name]
+        if data_dir.exists():
+            moved.append(_set_aside_folder(data_dir))
+        return None, (f"cannot use {meta_path.name}: it is damaged ({_error_line(err)}) "
+                      f"(moved to {' and '.join(moved)})")
+    reason = what_changed(meta.get("recipe"), recipe_)
+    if reason is not None:
+        return None, reason
+    if not data_dir.exists():
+        return None, (f"its data {data_dir.name} is missing (a run stopped while replacing it, "
+                      f"or it was deleted) (moved {meta_path.name} to {set_aside(meta_path).name})")
+    if not meta.get("content_sha256"):
+        return None, (f"{meta_path.name} records no hash of its data's content (an older version "
+                      f"of the course wrote it)")
+    try:
+        data = load_data(data_dir)
+        content = data_hash(data)
+    except Exception as err:   # a missing or damaged Arrow file, a foreign folder, ...
+        return None, (f"cannot use {data_dir.name}: it is damaged or incomplete "
+                      f"({_error_line(err)}) (moved to {_set_aside_folder(data_dir)})")
+    if content != meta["content_sha256"]:
+        return None, (f"cannot use {data_dir.name}: its content is not the data {meta_path.name} "
+                      f"describes (a run stopped after saving new data, before its recipe) "
+                      f"(moved to {_set_aside_folder(data_dir)} and {set_aside(meta_path).name})")
+    return meta, data
 
 
 # kind -> the function that runs a stage of that kind. A new method is one more entry here

@@ -109,6 +109,7 @@ def is_mixed(completion) -> bool:
 # weights by name and looks the functions up here (or in the `rewards` it is given), so a
 # student's own reward plugs in as GRPOTrainer(..., rewards={"mine": my_reward}).
 REWARDS = {"accuracy": accuracy_reward, "format": format_reward, "consistency": consistency_reward}
+COURSE_REWARDS = dict(REWARDS)   # the course's own, to tell a student's from them
 
 # The named combinations chapter 2's stages use (weights by reward name).
 ACCURACY_FORMAT = {"accuracy": 1.0, "format": 0.1}                     # R1-Zero: two rule rewards

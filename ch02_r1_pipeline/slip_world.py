@@ -21,6 +21,7 @@ import time
 
 from ch01_what_is_reasoning.arithmetic import THINK, WAIT, trace_text
 from ch01_what_is_reasoning.cache import load_cached, plain, save_cached, say_retraining
+from ch01_what_is_reasoning.locks import writer_lock
 from ch01_what_is_reasoning.verifier import verify
 
 from .aha import read_corrections
@@ -70,11 +71,21 @@ def run_aha(pipeline) -> dict:
     cfg, path = pipeline.settings.aha_rl, pipeline.dir / "aha.pt"
     recipe = {"kind": "slip_grpo", "settings": plain(cfg),
               "inputs": {"base": pipeline.fingerprint("base")}}
-    model, info = load_cached(path, recipe, pipeline.device, "aha", pipeline.tokenizer.vocab_size)
-    if model is not None:
-        pipeline.info["aha"] = info
-        return info
-    say_retraining("aha", info)
+    with writer_lock(path):   # one writer of aha.pt: a second run waits, then loads it
+        model, info = load_cached(path, recipe, pipeline.device, "aha",
+                                  pipeline.tokenizer.vocab_size)
+        if model is not None:
+            pipeline.info["aha"] = info
+            return info
+        say_retraining("aha", info)
+        model, info = _train_aha(pipeline, cfg)
+        save_cached(path, model, recipe, info)
+    pipeline.info["aha"] = {**info, "loaded": False}
+    return pipeline.info["aha"]
+
+
+def _train_aha(pipeline, cfg):
+    """run_aha's training (the caller holds aha.pt's lock): (model, info)."""
     base = pipeline.model("base")
     answers = {}
 
@@ -101,6 +112,4 @@ def run_aha(pipeline) -> dict:
             "spent": trainer.spent(), "config": dataclasses.asdict(cfg),
             "examples": list(examples.values())[-3:],
             "params": base.num_params()}
-    save_cached(path, trainer.model, recipe, info)
-    pipeline.info["aha"] = {**info, "loaded": False}
-    return pipeline.info["aha"]
+    return trainer.model, info

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 
+from ch01_what_is_reasoning.cache import seal
 from ch01_what_is_reasoning.overrides import override, split_overrides
 from ch01_what_is_reasoning.runtime import (
     runs_dir,
     write_json,
 )
+from ch01_what_is_reasoning.setting_ranges import check_settings
 from ch02_r1_pipeline.pipeline import open_pipeline
 
 from .budget_forcing import budget_curve
@@ -67,6 +69,8 @@ def run_chapter(preset: str | None = None, root=None, progress: bool = True,
     pipeline = open_pipeline(preset, root, progress, overrides=theirs)
     preset, device = pipeline.preset, pipeline.device
     s = override(SETTINGS[preset.name], mine)
+    # in range before any work (the pipeline checked its own keys when it opened)
+    check_settings(s, context={"model_stages": pipeline.model_stages()})
     costs = training_costs(pipeline)
     harness = Harness({name: (lambda name=name: pipeline.model(name)) for name in costs},
                       pipeline.tokenizer, pipeline.test, {k: v["total"] for k, v in costs.items()},
@@ -147,7 +151,7 @@ def save_results(results: dict, out_dir) -> None:
     plot_budget(results["budget_forcing"], path=out_dir / "budget_forcing.png")
     plot_methods(results["methods"], path=out_dir / "methods.png")
     plot_o1_vs_r1(results, path=out_dir / "o1_vs_r1.png")
-    write_json(out_dir / "results.json", results)
+    write_json(out_dir / "results.json", seal(results))   # chapter 4 checks the seal
     plt.close("all")
 
 

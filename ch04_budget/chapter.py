@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 
+from ch01_what_is_reasoning.cache import is_sealed
 from ch01_what_is_reasoning.model import ModelShape
 from ch01_what_is_reasoning.overrides import override, split_overrides
 from ch01_what_is_reasoning.runtime import runs_dir, write_json
+from ch01_what_is_reasoning.setting_ranges import check_settings
 from ch02_r1_pipeline.pipeline import open_pipeline
 from ch02_r1_pipeline.sft import sft
 from ch02_r1_pipeline.tasks import evaluate
@@ -31,6 +33,8 @@ from .distillation import choose, data_efficiency, distill, teacher_traces, work
 from .journey import recovery_rate, sft_traces
 from .plots import plot_costs, plot_data_efficiency, plot_journey, plot_rl_sweep
 from .rl_sweep import pretrained, pure_rl
+
+MISSING = object()   # course_costs reads chapter 3's row itself when it is not given
 
 
 @dataclass(frozen=True)
@@ -74,13 +78,16 @@ def run_chapter(preset: str | None = None, root=None, progress: bool = True,
     mine, theirs = split_overrides(Settings(), overrides)
     pipeline = open_pipeline(preset, root, progress, overrides=theirs)
     s = override(SETTINGS[pipeline.preset.name], mine)
+    # in range before any work (the pipeline checked its own keys when it opened)
+    check_settings(s, context={"model_stages": pipeline.model_stages()})
+    ch03 = chapter3_row(pipeline, root)   # checked now, not after all the training below
     pipeline.run_all()
     sky_t1, sky_rows = sky_t1_section(pipeline, s, progress)
     tinyzero, tinyzero_rows, loaded_seconds = tinyzero_section(pipeline, s, root, progress)
     journey, journey_rows = journey_section(pipeline, s, progress)
     runs = sky_rows + tinyzero_rows + journey_rows
     results = {"preset": pipeline.preset.name, "device": str(pipeline.device), "seconds": None,
-               "costs": course_costs(pipeline, root) + runs, **sky_t1, "rl_size_sweep": tinyzero,
+               "costs": course_costs(pipeline, root, ch03) + runs, **sky_t1, "rl_size_sweep": tinyzero,
                "size_or_pretraining": size_or_pretraining(tinyzero, s.sweep_pretrain_steps),
                "journey": journey, "test_problems": len(pipeline.test)}
     results["seconds"] = time.perf_counter() - start
@@ -237,8 +244,9 @@ def _chapter2_point(pipeline, base_stage: str, rl_stage: str) -> dict:
             "pretrain_flops": own_flops(pipeline, base_stage), "source": f"chapter 2 ({rl_stage})"}
 
 
-def course_costs(pipeline, root=None) -> list[dict]:
-    """Cost rows for the runs of chapters 1-3 (from what every stage recorded it spent)."""
+def course_costs(pipeline, root=None, ch03=MISSING) -> list[dict]:
+    """Cost rows for the runs of chapters 1-3 (from what every stage recorded it spent);
+    `ch03`: chapter 3's row as `chapter3_row` read it (read here if not given)."""
     rows, device = [], str(pipeline.device)
     for stage in pipeline.stages:
         info = pipeline.run(stage)
@@ -246,17 +254,38 @@ def course_costs(pipeline, root=None) -> list[dict]:
         rows.append(cost_row(f"{chapter} {stage}", spent_tokens(info["spent"]),
                              own_flops(pipeline, stage), info.get("seconds") or 0.0,
                              info.get("device", device)))
-    ch03 = runs_dir("ch03", root) / "results.json"
-    if ch03.exists():
-        r = json.loads(ch03.read_text())
-        n = r["test_problems"]
-        tokens = sum(m["tokens_per_problem"] for m in r["methods"]) * n
-        flops = sum(m["inference_flops_per_problem"] for m in r["methods"]) * n
-        rows.append(cost_row("ch03 every inference strategy on the test set", tokens, flops,
-                             r["seconds"], r["device"]))
+    ch03 = chapter3_row(pipeline, root) if ch03 is MISSING else ch03
+    return rows + ([ch03] if ch03 else [])
+
+
+
+def chapter3_row(pipeline, root=None) -> dict | None:
+    """Chapter 3's line of the bill, from its results.json, read and checked before chapter 4
+    trains anything. None (and one line saying why) when the file is missing, damaged, edited
+    since chapter 3 wrote it, or from another preset: the bill then leaves chapter 3 out."""
+    path = runs_dir("ch03", root) / "results.json"
+    rerun = "run chapter 3 (python -m ch03_four_methods) to bill it"
+    if not path.exists():
+        print(f"{path} is missing (chapter 3 was not run here): the bill leaves chapter 3 out")
+        return None
+    try:
+        r = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        problem = f"cannot be read ({type(err).__name__})"
     else:
-        print(f"{ch03} is missing (chapter 3 was not run here): the bill leaves chapter 3 out")
-    return rows
+        if not is_sealed(r):
+            problem = ("has no matching checksum (edited since chapter 3 wrote it, or written by "
+                       "an older version of the course)")
+        elif r.get("preset") != pipeline.preset.name:
+            problem = f"is from the {r.get('preset')!r} preset, this run is {pipeline.preset.name!r}"
+        else:
+            n = r["test_problems"]
+            tokens = sum(m["tokens_per_problem"] for m in r["methods"]) * n
+            flops = sum(m["inference_flops_per_problem"] for m in r["methods"]) * n
+            return cost_row("ch03 every inference strategy on the test set", tokens, flops,
+                            r["seconds"], r["device"])
+    print(f"{path} {problem}: the bill leaves chapter 3 out; {rerun}")
+    return None
 
 
 def save_results(results: dict, out_dir) -> None:

@@ -25,6 +25,7 @@ from ch01_what_is_reasoning.arithmetic import (
     random_problem,
     to_script,
 )
+from ch01_what_is_reasoning.cache import seal
 from ch01_what_is_reasoning.model import ModelShape
 from ch01_what_is_reasoning.runtime import get_preset, load_checkpoint
 from ch01_what_is_reasoning.sampling import Generation
@@ -36,7 +37,14 @@ from ch02_r1_pipeline.tasks import RL_OPS, held_out_problems
 from ch03_four_methods.training_costs import spent_flops, spent_tokens
 from ch04_budget import costs, journey, rl_sweep
 from ch04_budget.__main__ import main
-from ch04_budget.chapter import SETTINGS, course_costs, run_chapter, size_or_pretraining, summary_table
+from ch04_budget.chapter import (
+    SETTINGS,
+    chapter3_row,
+    course_costs,
+    run_chapter,
+    size_or_pretraining,
+    summary_table,
+)
 from ch04_budget.distillation import Trace, choose, distill, worked_traces
 from ch04_budget.journey import planted_prefix, recovery_rate, sft_traces
 from ch04_budget.plots import plot_data_efficiency
@@ -137,7 +145,8 @@ def test_the_sweep_compares_sizes_on_the_same_tokens_and_one_size_on_two_lengths
     split = results["size_or_pretraining"]
     same_tokens = split["same_tokens"]
     # the student and every chapter-4 size are pretrained for the same steps (the same tokens)
-    assert split["pretrain_steps"] == TINY.sweep_pretrain_steps == CH02_SETTINGS["tiny"].student_pretrain_steps
+    assert (split["pretrain_steps"] == TINY.sweep_pretrain_steps
+            == CH02_SETTINGS["tiny"].student_pretrain_steps)
     assert sorted(r["shape"] for r in same_tokens) == sorted(
         [_shape(CH02_SETTINGS["tiny"].student)] + [_shape(s) for s in TINY.sweep_shapes])
     assert [r["params"] for r in same_tokens] == sorted(r["params"] for r in same_tokens)
@@ -237,10 +246,10 @@ def test_course_costs_adds_chapter_3_only_when_it_was_run(tiny_pipeline, results
 
     ch03 = tmp_path / "with_ch03" / "ch03"
     ch03.mkdir(parents=True)
-    (ch03 / "results.json").write_text(json.dumps({
-        "test_problems": 10, "seconds": 90.0, "device": "cuda:0",
+    (ch03 / "results.json").write_text(json.dumps(seal({
+        "preset": "tiny", "test_problems": 10, "seconds": 90.0, "device": "cuda:0",
         "methods": [{"tokens_per_problem": 100.0, "inference_flops_per_problem": 2e6},
-                    {"tokens_per_problem": 50.0, "inference_flops_per_problem": 1e6}]}))
+                    {"tokens_per_problem": 50.0, "inference_flops_per_problem": 1e6}]})))
     rows = course_costs(tiny_pipeline, tmp_path / "with_ch03")
     assert "is missing" not in capsys.readouterr().out
     assert len(rows) == len(without) + 1
@@ -254,9 +263,9 @@ def test_course_costs_adds_chapter_3_only_when_it_was_run(tiny_pipeline, results
 def test_a_rerun_loads_every_model_and_bills_chapter_3_when_it_is_there(cli_run, results, tmp_path):
     root = tmp_path / "runs"
     shutil.copytree(cli_run[0], root)
-    (root / "ch03" / "results.json").write_text(json.dumps({
-        "test_problems": 4, "seconds": 30.0, "device": "cpu",
-        "methods": [{"tokens_per_problem": 10.0, "inference_flops_per_problem": 1e5}]}))
+    (root / "ch03" / "results.json").write_text(json.dumps(seal({
+        "preset": "tiny", "test_problems": 4, "seconds": 30.0, "device": "cpu",
+        "methods": [{"tokens_per_problem": 10.0, "inference_flops_per_problem": 1e5}]})))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         again = run_chapter("tiny", root, progress=False)
@@ -559,3 +568,36 @@ def test_pretrained_saves_then_loads_its_checkpoint(tmp_path):
     # another shape at the same path is not mistaken for this one
     _, other = pretrained(preset, ModelShape(1, 1, 16), 1, torch.device("cpu"), path)
     assert other["loaded"] is False and other["params"] != info["params"]
+
+
+CH03 = {"preset": "tiny", "test_problems": 10, "seconds": 90.0, "device": "cpu",
+        "methods": [{"tokens_per_problem": 100.0, "inference_flops_per_problem": 2e6}]}
+
+
+@pytest.mark.parametrize("written, says", [
+    ('{"test_problems": 10, "seconds"', "cannot be read (JSONDecodeError)"),       # truncated
+    (json.dumps({**seal(CH03), "seconds": 9999.0}), "has no matching checksum"),    # edited
+    (json.dumps(CH03), "has no matching checksum"),                                 # no seal
+    (json.dumps(seal({**CH03, "preset": "cpu"})), "is from the 'cpu' preset, this run is 'tiny'"),
+])
+def test_chapter_4_leaves_out_a_chapter_3_file_it_cannot_trust(tiny_pipeline, tmp_path, capsys,
+                                                               written, says):
+    (tmp_path / "ch03").mkdir()
+    (tmp_path / "ch03" / "results.json").write_text(written)
+    assert chapter3_row(tiny_pipeline, tmp_path) is None
+    printed = capsys.readouterr().out
+    assert says in printed and "the bill leaves chapter 3 out" in printed
+    assert "python -m ch03_four_methods" in printed
+    (tmp_path / "ch03" / "results.json").write_text(json.dumps(seal(CH03)))
+    assert chapter3_row(tiny_pipeline, tmp_path)["seconds"] == 90.0
+
+
+def test_chapter_4_reads_chapter_3_before_it_trains(tmp_path, monkeypatch, capsys):
+    (tmp_path / "ch03").mkdir()
+    (tmp_path / "ch03" / "results.json").write_text('{"broken')
+    def no_training(*args, **kwargs):
+        raise RuntimeError("stop: training started")
+    monkeypatch.setattr(Pipeline, "run_all", no_training)
+    with pytest.raises(RuntimeError, match="training started"):
+        run_chapter("tiny", tmp_path, progress=False)
+    assert "cannot be read (JSONDecodeError)" in capsys.readouterr().out

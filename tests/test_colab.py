@@ -36,24 +36,43 @@ def test_a_fork_url_would_rewrite_every_badge_and_setup_cell():
     assert {f"notebooks/{p.name}" for p in colab.notebooks() if p.parent.name == "notebooks"} <= set(wrong)
 
 
-def test_the_setup_cell_is_safe_to_rerun(monkeypatch, tmp_path):
-    repo = "https://github.com/someone/my-fork"
-    source = colab.setup_cell(repo)
-    root = "/content/my-fork"
-    calls, cloned = [], set()
+def run_setup_cell(monkeypatch, source, times, fail_installs=0):
+    """Run the setup cell `times` times as if on Colab, with git and pip faked (the first
+    `fail_installs` installs fail as pip does). Returns the commands it ran."""
+    calls, existing, failures = [], set(), [fail_installs]
 
     def run(args, check):
         calls.append(args)
         if args[:2] == ["git", "clone"]:
-            cloned.add(args[-1])
+            existing.add(args[-1] + "/.git")
+        if "pip" in args and failures[0] > 0:
+            failures[0] -= 1
+            raise subprocess.CalledProcessError(1, args)
+
+    class Marker:
+        def __init__(self, path, mode):
+            existing.add(path)
+
+        def close(self):
+            pass
 
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     monkeypatch.setattr(subprocess, "run", run)
-    monkeypatch.setattr(os.path, "exists", lambda p: p in cloned)
+    monkeypatch.setattr(os.path, "exists", lambda p: p in existing)
     monkeypatch.setattr(os, "chdir", lambda p: calls.append(["chdir", p]))
     monkeypatch.setattr(sys, "path", list(sys.path))
-    for _ in range(3):
-        exec(compile(source, "setup-cell", "exec"), {})
+    for _ in range(times):
+        try:
+            exec(compile(source, "setup-cell", "exec"), {"open": Marker})
+        except subprocess.CalledProcessError:
+            calls.append(["the cell failed"])
+    return calls
+
+
+def test_the_setup_cell_is_safe_to_rerun(monkeypatch, tmp_path):
+    repo = "https://github.com/someone/my-fork"
+    root = "/content/my-fork"
+    calls = run_setup_cell(monkeypatch, colab.setup_cell(repo), times=3)
     clones = [c for c in calls if c[:2] == ["git", "clone"]]
     installs = [c for c in calls if "pip" in c]
     assert clones == [["git", "clone", "--depth", "1", repo, root]]
@@ -61,6 +80,16 @@ def test_the_setup_cell_is_safe_to_rerun(monkeypatch, tmp_path):
     assert not any("torch" in " ".join(c) for c in installs)      # Colab keeps its own torch
     assert [c for c in calls if c[0] == "chdir"] == [["chdir", root]] * 3   # absolute, every time
     assert sys.path.count(root) == 1
+
+
+def test_a_failed_install_is_tried_again_not_reported_done(monkeypatch):
+    calls = run_setup_cell(monkeypatch, colab.setup_cell("https://github.com/someone/my-fork"),
+                           times=3, fail_installs=1)
+    installs = [i for i, c in enumerate(calls) if "pip" in c]
+    assert len(installs) == 2                                # failed, then tried again and done
+    assert calls[installs[0] + 1] == ["the cell failed"]     # the failure is shown, not hidden
+    assert [c for c in calls if c[:2] == ["git", "clone"]].__len__() == 1   # the clone is kept
+    assert [c for c in calls if c[0] == "chdir"].__len__() == 2
 
 
 def test_the_setup_cell_does_nothing_outside_colab(monkeypatch):

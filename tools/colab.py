@@ -25,10 +25,14 @@ if "google.colab" in sys.modules:
     import os, subprocess
     REPO_URL = "{url}"
     ROOT = "/content/{name}"   # an absolute path: a re-run finds the first clone
-    if not os.path.exists(ROOT):
+    INSTALLED = ROOT + "/.colab-installed"   # written only once the install succeeded
+    if not os.path.exists(ROOT + "/.git"):
+        subprocess.run(["rm", "-rf", ROOT], check=True)   # what a failed clone left
         subprocess.run(["git", "clone", "--depth", "1", REPO_URL, ROOT], check=True)
+    if not os.path.exists(INSTALLED):   # a failed install is tried again on the next run
         # the package and its dependencies; Colab's own torch already satisfies torch>=2.2
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", ROOT], check=True)
+        open(INSTALLED, "w").close()
     os.chdir(ROOT)
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
