@@ -130,7 +130,8 @@ def test_no_checkpoint_with_a_nan_weight_is_ever_written(tmp_path):
     model = _model()
     with torch.no_grad():
         model.lm_head.weight[0, 0] = float("nan")
-    with pytest.raises(NonFiniteError, match=r"refusing to save base\.pt: model\..*weight.* hold NaN or infinity"):
+    refused = r"refusing to save base\.pt: model\..*weight.* hold NaN or infinity"
+    with pytest.raises(NonFiniteError, match=refused):
         save_checkpoint(tmp_path / "base.pt", model)
     assert list(tmp_path.iterdir()) == []
 
