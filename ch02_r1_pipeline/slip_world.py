@@ -26,6 +26,7 @@ from ch01_what_is_reasoning.verifier import verify
 
 from .aha import read_corrections
 from .grpo import GRPOTrainer
+from .pipeline import students_rewards
 from .tasks import random_train_problem
 
 
@@ -71,6 +72,8 @@ def run_aha(pipeline) -> dict:
     cfg, path = pipeline.settings.aha_rl, pipeline.dir / "aha.pt"
     recipe = {"kind": "slip_grpo", "settings": plain(cfg),
               "inputs": {"base": pipeline.fingerprint("base")}}
+    if students_rewards(cfg.reward_weights):   # a student's reward: its code, not just its name
+        recipe["rewards"] = students_rewards(cfg.reward_weights)
     with writer_lock(path):   # one writer of aha.pt: a second run waits, then loads it
         model, info = load_cached(path, recipe, pipeline.device, "aha",
                                   pipeline.tokenizer.vocab_size)
