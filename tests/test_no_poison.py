@@ -3,13 +3,17 @@ reward is part of the recipe: a poisoned run stops at once, naming what poisoned
 
 import json
 import math
+import shutil
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ch01_what_is_reasoning.arithmetic import random_problem
 from ch01_what_is_reasoning.cache import what_changed
 from ch01_what_is_reasoning.model import GPT, GPTConfig
+from ch01_what_is_reasoning.overrides import SettingError
 from ch01_what_is_reasoning.runtime import (
     CheckpointError,
     NonFiniteError,
@@ -195,3 +199,40 @@ def test_every_non_finite_tensor_is_found_by_its_path():
     state = {"a": torch.tensor([1.0]), "b": [torch.tensor([math.inf]), torch.tensor([1])],
              "c": {"d": torch.tensor([math.nan])}, "e": 3}
     assert non_finite_entries(state) == ["b.0", "c.d"]
+
+
+# ------------------------------------------------------------------ drawn settings, run for real
+@pytest.fixture(scope="module")
+def trained_base(tmp_path_factory):
+    """A runs folder holding the tiny base (each drawn run copies it: only R1-Zero trains)."""
+    root = tmp_path_factory.mktemp("runs")
+    Pipeline(get_preset("tiny"), torch.device("cpu"), root, progress=False).run("base")
+    return root
+
+
+EXTREMES = st.sampled_from([0.0, 1e-12, 1e-3, 1.0, 1e6, 1e30, -1.0, -1e30])
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lr=st.sampled_from([1e-12, 1e-4, 1.0, 1e3, 1e30]), accuracy=EXTREMES, format_=EXTREMES,
+       temperature=st.sampled_from([1e-3, 0.5, 1.0, 50.0]), eps=st.sampled_from([0.0, 0.2, 10.0]))
+def test_drawn_rl_settings_run_or_stop_by_name_and_never_cache_poison(trained_base, tmp_path, lr,
+                                                                      accuracy, format_,
+                                                                      temperature, eps):
+    root = tmp_path / "runs"
+    shutil.copytree(trained_base, root, dirs_exist_ok=True)
+    overrides = {"r1_zero.lr": lr, "r1_zero.reward_weights.accuracy": accuracy,
+                 "r1_zero.reward_weights.format": format_, "r1_zero.temperature": temperature,
+                 "r1_zero.eps_high": eps}
+    try:
+        pipeline = Pipeline(get_preset("tiny"), torch.device("cpu"), root, progress=False,
+                            overrides=overrides)
+    except SettingError as err:      # refused before anything ran, naming the key
+        assert str(err).startswith("r1_zero."), err
+        return
+    try:
+        pipeline.run("r1_zero")
+    except NonFiniteError as err:    # stopped, naming the stage and the step
+        assert str(err).startswith("r1_zero: step "), err
+    for path in root.rglob("*.pt"):  # whatever happened, every saved file is finite and loads
+        load_state(path)
