@@ -8,6 +8,11 @@ first, then random ones from a fixed seed; see chapter 1's `exercises.py` for `c
 - 2.3 `check_group_advantages`: GRPO's group-relative advantages (grpo_loss.group_advantages)
 - 2.4 `check_grpo_loss`: the clipped GRPO loss and its three token averages (grpo_loss.grpo_loss),
   compared on the value and on the gradient it sends back to the log-probabilities
+- 2.8 `check_sft_loss`: SFT's completion-only loss (as chapter 1's `train` takes it), on its
+  value and its gradient
+- 2.9 `check_rejection_filter`: what rejection sampling keeps (sft.keep_for_sft)
+- 2.10 `check_grpo_step`: one whole GRPO update from a step's rollouts (the trainer's), on the
+  loss, every parameter's gradient and the parameters after the step
 
 Experiments (each a short R1-Zero run from a copy of the cached base model, in memory only:
 nothing is written to runs/, so the chapter's checkpoints are never touched):
@@ -39,6 +44,7 @@ from ch01_what_is_reasoning.exercises import (  # ready, ... are re-exported for
     compare_prediction,
     direction,
     ready,
+    same,
 )
 from ch01_what_is_reasoning.overrides import override
 from ch01_what_is_reasoning.sampling import generate
@@ -47,10 +53,12 @@ from .grpo import GRPOConfig, GRPOTrainer, completion_logprobs
 from .grpo_loss import group_advantages, grpo_loss, k3_kl
 from .plots import _smooth, plt
 from .rewards import consistency_reward, format_reward
+from .sft import keep_for_sft
 from .tasks import evaluate, rl_prompts
 
 __all__ = ["check_format_reward", "check_consistency_reward", "check_group_advantages",
-           "check_grpo_loss", "ShortRun", "ExperimentResult", "short_r1_zero",
+           "check_grpo_loss", "check_sft_loss", "check_rejection_filter", "check_grpo_step",
+           "ShortRun", "ExperimentResult", "short_r1_zero",
            "group_size_experiment", "kl_experiment", "consistency_experiment", "plot_experiment",
            "kl_to_base", "ready", "compare_prediction", "direction", "Verdict"]
 
@@ -479,3 +487,255 @@ def plot_experiment(result: ExperimentResult, path=None):
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     return _finish(fig, path)
+
+
+# ------------------------------------------------------------------ 2.8: the SFT loss
+
+SFT_VOCAB = 12
+
+
+def _sft_batch(gen, rows) -> tuple:
+    """(logits, ids, prompt_lengths, lengths) for rows of (prompt length, length): token ids
+    right-padded with 0, and random logits standing for a model's output on them."""
+    width = max(length for _, length in rows)
+    ids = torch.zeros(len(rows), width, dtype=torch.long)
+    for r, (_, length) in enumerate(rows):
+        ids[r, :length] = torch.randint(1, SFT_VOCAB, (length,), generator=gen)
+    logits = torch.randn(len(rows), width, SFT_VOCAB, generator=gen) * 2
+    return logits, ids, [p for p, _ in rows], [length for _, length in rows]
+
+
+def _sft_cases(seed: int = 0) -> list:
+    gen = torch.Generator().manual_seed(seed)
+    fixed = [
+        [(3, 6)],                      # one row, no padding
+        [(1, 4)],                      # a prompt of one token (the start token alone)
+        [(4, 5)],                      # one completion token (its end token)
+        [(2, 7), (5, 6), (3, 4)],      # rows of different lengths: padding after the short ones
+        [(6, 7), (1, 7)],              # a long prompt next to a short one
+        [(2, 3), (2, 9)],              # one target token next to seven
+    ]
+    cases = [_sft_batch(gen, rows) for rows in fixed]
+    for _ in range(25):
+        rows = []
+        for _ in range(int(torch.randint(1, 5, (1,), generator=gen))):
+            length = int(torch.randint(2, 10, (1,), generator=gen))
+            rows.append((int(torch.randint(1, length, (1,), generator=gen)), length))
+        cases.append(_sft_batch(gen, rows))
+    return cases
+
+
+def completion_only_loss(logits, ids, prompt_lengths, lengths):
+    """The course's SFT loss on a right-padded batch, as chapter 1's `train` takes it with
+    PromptCompletionBatches(completion_only=True): the mean cross-entropy over every target
+    token that is part of a completion (position t predicts ids[:, t + 1]; the prompt's
+    tokens and the padding are not targets)."""
+    targets = ids[:, 1:]
+    position = torch.arange(targets.shape[1])[None, :] + 1          # the target's position
+    mask = ((position >= torch.tensor(prompt_lengths)[:, None])
+            & (position < torch.tensor(lengths)[:, None]))
+    per_token = torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="none")
+    return (per_token * mask.reshape(-1)).sum() / mask.sum().clamp(min=1)
+
+
+def _value_and_gradient(loss_fn: Callable) -> Callable:
+    """(the loss's value, d loss / d logits): right in value but cut from the graph is wrong."""
+    def run(logits, *rest):
+        logits = logits.clone().requires_grad_(True)
+        loss = loss_fn(logits, *rest)
+        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+            raise TypeError(f"the loss must be a 0-dim tensor (one number), got {_show(loss, 120)}")
+        if not loss.requires_grad:
+            raise TypeError("the loss does not depend on the logits any more: keep the graph (no "
+                            ".item(), .detach(), torch.no_grad() or Python floats on the way)")
+        loss.backward()
+        return {"loss (value)": loss.detach(), "gradient of the loss wrt logits": logits.grad}
+    return run
+
+
+def check_sft_loss(student: Callable) -> Verdict:
+    """Exercise 2.8: `student(logits, ids, prompt_lengths, lengths)` -> SFT's completion-only
+    loss (a 0-dim tensor), compared on its value and on its gradient with respect to the
+    logits. ids (B, T) are right-padded; row b has `lengths[b]` real tokens, of which the first
+    `prompt_lengths[b]` are the prompt."""
+    return check("2.8", _value_and_gradient(lambda *c: student(*c[:2], tuple(c[2]), tuple(c[3]))),
+                 _value_and_gradient(completion_only_loss), _sft_cases(), compare=_same_parts,
+                 show_case=lambda c: (f"ids={_show(c[1], 300)}\n  prompt_lengths={c[2]}, "
+                                      f"lengths={c[3]}, logits of shape {tuple(c[0].shape)}"))
+
+
+def _same_parts(expected: dict, got: dict) -> bool:
+    """Every labelled part equal (the verdict then shows which part differs, by its label)."""
+    return all(same(expected[k], got[k]) for k in expected)
+
+
+# ------------------------------------------------------------------ 2.9: rejection sampling
+
+def _rejection_cases(seed: int = 0) -> list:
+    """(prompts, completions, answers) as the teacher's samples come: edge cases, then random."""
+    latin, persian = "(3+4)*2?", "(۳+۴)*۲?"
+    right = "<think>(3+4)*2 = 7*2 = 14</think><answer>14</answer>"
+    right_fa = "<think>(۳+۴)*۲ = ۷*۲ = ۱۴</think><answer>۱۴</answer>"
+    fixed = [
+        (latin, right), (persian, right_fa),                               # kept
+        (latin, "<think>(3+4)*2 = 7*2 = 15</think><answer>15</answer>"),   # wrong
+        (latin, "<answer>14</answer>"),                                    # right, no thinking
+        (latin, "<think></think><answer>14</answer>"),                     # right, empty thinking
+        (latin, "<think>(3+4)*2 = 14</think><answer>14</answer> and more"),  # not well-formed
+        (persian, "<think>(۳+۴)*۲ = 7*2 = ۱۴</think><answer>۱۴</answer>"),  # mixed scripts
+        (persian, right),                                                  # all in the other script
+        (latin, "<think>seven times two</think><answer>14</answer>"),      # thinking without digits
+        (persian, "<think>(۳+۴)*۲ = ۷*۲ = ۱۴</think><answer>14</answer>"),  # answer's script: free
+        (latin, right), (latin, right),                                    # the same sample twice
+    ]
+    cases = [((p,), (c,), (14,)) for p, c in fixed]
+    cases.append(tuple(zip(*[(p, c, 14) for p, c in fixed])))             # all in one batch
+    rng = random.Random(seed)
+    for _ in range(30):
+        rows = []
+        for prompt, value in rl_prompts(rng, rng.randint(1, 6)):
+            script = "persian" if any(ch in "۰۱۲۳۴۵۶۷۸۹" for ch in prompt) else "latin"
+            shown = str(value + rng.choice([0, 0, 0, 1]))
+            if script == "persian" and rng.random() < 0.8:
+                shown = shown.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
+            digits = rng.choice(["0123456789", "۰۱۲۳۴۵۶۷۸۹", "0۱"])
+            think = "".join(rng.choice(digits + "+-*= ") for _ in range(rng.randint(0, 10)))
+            completion = rng.choice([f"<think>{think}</think><answer>{shown}</answer>",
+                                     f"<think>{prompt[:-1]} = {shown}</think><answer>{shown}</answer>",
+                                     f"<answer>{shown}</answer>"])
+            rows.append((prompt, completion, value))
+        cases.append(tuple(zip(*rows)))
+    return cases
+
+
+def check_rejection_filter(student: Callable) -> Verdict:
+    """Exercise 2.9: `student(prompts, completions, answers)` -> the (prompt, completion) pairs
+    rejection sampling keeps, in order: right, well-formed, with a non-empty thinking block
+    whose digits are all in the prompt's script. The lists come as tuples (a filter that edits
+    its inputs fails loudly instead of changing the teacher's samples)."""
+    return check("2.9", lambda p, c, a: [tuple(pair) for pair in student(p, c, a)],
+                 lambda p, c, a: keep_for_sft(p, c, a)["kept"], _rejection_cases(),
+                 show_case=lambda c: "\n  ".join(f"{p!r:<14} {x!r}  (answer {a})" for p, x, a in zip(*c)))
+
+
+# ------------------------------------------------------------------ 2.10: one GRPO update
+
+def _grpo_case(gen, n_prompts: int, group: int, rewards=None, finished=None) -> tuple:
+    """(seed, prompt_ids, completion_ids, finished, rewards) with random token ids."""
+    prompt_ids, completion_ids = [], []
+    for _ in range(n_prompts):
+        prompt = torch.randint(3, 64, (int(torch.randint(2, 6, (1,), generator=gen)),), generator=gen)
+        for _ in range(group):
+            prompt_ids.append([1] + prompt.tolist())
+            length = int(torch.randint(1, 8, (1,), generator=gen))
+            completion_ids.append(torch.randint(3, 64, (length,), generator=gen).tolist())
+    if finished is None:
+        finished = (torch.rand(n_prompts * group, generator=gen) < 0.8).tolist()
+    completion_ids = [c + [2] if f else c for c, f in zip(completion_ids, finished)]   # 2: the end token
+    if rewards is None:
+        levels = torch.tensor([0.0, 0.1, 1.0, 1.1])
+        rewards = levels[torch.randint(0, 4, (n_prompts, group), generator=gen)]
+    seed = int(torch.randint(0, 1000, (1,), generator=gen))
+    return seed, tuple(map(tuple, prompt_ids)), tuple(map(tuple, completion_ids)), tuple(finished), rewards
+
+
+def _grpo_cases(seed: int = 0) -> list:
+    gen = torch.Generator().manual_seed(seed)
+    cases = [
+        _grpo_case(gen, 2, 4, torch.tensor([[1.1, 0.1, 1.1, 0.0], [1.1, 1.1, 1.1, 1.1]]),
+                   [True] * 8),                                         # one group all equal
+        _grpo_case(gen, 1, 4, torch.tensor([[1.1, 0.1, 1.1, 0.0]]),
+                   [True, False, True, True]),                          # one answer cut off
+        _grpo_case(gen, 2, 2, torch.tensor([[1.0, 0.0], [0.1, 1.1]]), [True] * 4),   # G = 2
+        _grpo_case(gen, 1, 3, torch.tensor([[1.0, 1.0, 1.0]]), [True] * 3),  # nothing to learn
+        _grpo_case(gen, 2, 3, torch.tensor([[0.0, 0.0, 10.0], [0.0, 0.1, 0.0]]), [True] * 6),
+    ]
+    cases += [_grpo_case(gen, int(torch.randint(1, 4, (1,), generator=gen)),
+                         int(torch.randint(2, 6, (1,), generator=gen))) for _ in range(12)]
+    return cases
+
+
+def _tiny_policy(seed: int):
+    from ch01_what_is_reasoning.model import GPT, GPTConfig
+
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(vocab_size=64, block_size=32, n_layer=1, n_head=2, n_embd=16))
+
+
+def grpo_update(model, optimizer, prompt_ids, completion_ids, finished, rewards, pad_id=0,
+                eps_low=0.2, eps_high=0.28):
+    """One GRPO update as the course's trainer makes it (mu = 1, no KL, 'dapo' loss), from the
+    rollouts of one step: group advantages; groups whose rewards are all equal, and answers
+    cut off by the length limit, left out; the clipped loss on the kept answers' tokens; one
+    clipped-gradient step. Returns the loss, or None when nothing was kept (no update)."""
+    group = rewards.shape[1]
+    advantages = group_advantages(rewards).reshape(-1)
+    keep = (rewards.max(1).values > rewards.min(1).values).repeat_interleave(group)
+    keep &= torch.tensor(finished)
+    idx = keep.nonzero().squeeze(-1).tolist()
+    if not idx:
+        return None
+    logp, mask, _ = completion_logprobs(model, [list(prompt_ids[i]) for i in idx],
+                                        [list(completion_ids[i]) for i in idx], pad_id)
+    loss, _ = grpo_loss(logp, logp.detach(), advantages[idx], mask, eps_low=eps_low,
+                        eps_high=eps_high, loss_type="dapo")
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return loss
+
+
+def _update_and_read(update: Callable) -> Callable:
+    """Run `update` on a fresh tiny GPT (plain SGD, so the step shows the gradient it used) and
+    return what to compare: the loss, every parameter's gradient, every parameter after."""
+    def run(seed, prompt_ids, completion_ids, finished, rewards):
+        model = _tiny_policy(seed)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+        loss = update(model, optimizer, prompt_ids, completion_ids, finished, rewards)
+        if loss is not None and not isinstance(loss, torch.Tensor):
+            raise TypeError(f"return the loss tensor (or None when nothing was kept), got {_show(loss, 80)}")
+        names = [n for n, _ in model.named_parameters()]
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad.detach() for p in model.parameters()]
+        return Update({"loss (value)": None if loss is None else float(loss.detach()),
+                       "gradients (after clipping), by parameter": dict(zip(names, grads)),
+                       "parameters after the update": {n: p.detach()
+                                                       for n, p in model.named_parameters()}})
+    return run
+
+
+class Update(dict):
+    """What a GRPO update is compared on; shown as the loss, then each parameter's gradient
+    norm and the sum of its values after the step (so a verdict shows where two differ)."""
+
+    def __repr__(self) -> str:
+        loss = self["loss (value)"]
+        grads = self["gradients (after clipping), by parameter"]
+        after = self["parameters after the update"]
+        lines = [f"loss (value) {'None (no update)' if loss is None else f'{loss:.6g}'}",
+                 "  parameter: gradient norm (after clipping) | sum of the parameters after the update"]
+        lines += [f"  {n}: {float(g.norm()):.6g} | {float(after[n].sum()):.6g}" for n, g in grads.items()]
+        return "\n".join(lines)
+
+
+def _same_update(expected: dict, got: dict) -> bool:
+    for part, value in expected.items():
+        if isinstance(value, dict):
+            if not all(same(value[n], got[part][n], tol=1e-4) for n in value):
+                return False
+        elif (value is None) != (got[part] is None) or (value is not None and not same(value, got[part])):
+            return False
+    return True
+
+
+def check_grpo_step(student: Callable) -> Verdict:
+    """Exercise 2.10: `student(model, optimizer, prompt_ids, completion_ids, finished, rewards)`
+    makes one GRPO update from a step's rollouts and returns its loss (None when no answer is
+    kept). Compared on the loss's value, the gradient of every parameter and the parameters
+    after the update, on a fresh tiny GPT per case."""
+    return check("2.10", _update_and_read(student), _update_and_read(grpo_update), _grpo_cases(),
+                 compare=_same_update,
+                 show_case=lambda c: (f"rewards={_show(c[4], 200)}, finished={list(c[3])}\n  "
+                                      f"prompt_ids={list(c[1])[:4]} …, completion_ids="
+                                      f"{list(c[2])[:4]} … (pad_id 0, end token 2)"))

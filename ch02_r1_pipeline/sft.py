@@ -28,6 +28,7 @@ from ch01_what_is_reasoning.arithmetic import (
 )
 from ch01_what_is_reasoning.evaluation import answer
 from ch01_what_is_reasoning.training import PROGRESS_SECONDS, PromptCompletionBatches, train
+from ch01_what_is_reasoning.verifier import verify
 
 from .rewards import consistency_reward
 from .tasks import RL_OPS, random_train_problem
@@ -112,20 +113,33 @@ def rejection_sample(model, tokenizer, problems, *, k: int, temperature: float =
         ps, es = prompts[start:start + batch_size], expected[start:start + batch_size]
         a = answer(model, tokenizer, ps, es, "free", temperature=temperature,
                    generator=generator, batch_size=batch_size)
-        consistent = consistency_reward(a.completions, prompts=ps)
         generated += sum(a.tokens)
-        for prompt, completion, verdict, c in zip(ps, a.completions, a.verdicts, consistent):
-            if not (verdict.correct and verdict.well_formed and verdict.thinking):
-                continue
-            n_correct += 1
-            if c == 1.0:
-                n_consistent += 1
-            if c == 1.0 or not require_consistent:
-                kept.append((prompt, completion))
+        batch = keep_for_sft(ps, a.completions, es, require_consistent=require_consistent)
+        kept += batch["kept"]
+        n_correct += batch["correct"]
+        n_consistent += batch["consistent"]
     return {"kept": kept, "sampled": len(prompts), "correct": n_correct,
             "consistent": n_consistent,
             "prompt_tokens": sum(len(tokenizer.encode(p, bos=True)) for p in prompts),
             "generated_tokens": generated}
+
+
+def keep_for_sft(prompts, completions, answers, require_consistent: bool = True) -> dict:
+    """What rejection sampling keeps of the teacher's samples: the completions that are right,
+    well-formed and think (a non-empty thinking block), and, with `require_consistent`, write
+    every digit of that thinking in the prompt's script. {'kept': [(prompt, completion)] in
+    order, 'correct', 'consistent'} (counts)."""
+    kept, n_correct, n_consistent = [], 0, 0
+    consistent = consistency_reward(completions, prompts=prompts)
+    for prompt, completion, expected, c in zip(prompts, completions, answers, consistent):
+        verdict = verify(completion, expected)
+        if not (verdict.correct and verdict.well_formed and verdict.thinking):
+            continue
+        n_correct += 1
+        n_consistent += c == 1.0
+        if c == 1.0 or not require_consistent:
+            kept.append((prompt, completion))
+    return {"kept": kept, "correct": n_correct, "consistent": n_consistent}
 
 
 def to_dataset(pairs: list[tuple[str, str]], kind: str):
