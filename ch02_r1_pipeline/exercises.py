@@ -231,21 +231,27 @@ def _loss_cases(seed: int = 0) -> list:
     return cases
 
 
-def _loss_and_gradient(loss_fn: Callable) -> Callable:
-    """Call a loss function, then return (its value, d loss / d logp): the gradient is what
-    training uses, so a loss that is right in value but cut from the graph is wrong."""
-    def run(logp, old_logp, advantages, mask, eps_low, eps_high, loss_type):
-        logp = logp.clone().requires_grad_(True)
-        loss = loss_fn(logp, old_logp, advantages, mask, eps_low, eps_high, loss_type)
+def _value_and_gradient(loss_fn: Callable, of: str) -> Callable:
+    """Call a loss function, then return its value and d loss / d (its first argument, named
+    `of`), labelled: the gradient is what training uses, so a loss that is right in value but
+    cut from the graph is wrong."""
+    def run(first, *rest):
+        first = first.clone().requires_grad_(True)
+        loss = loss_fn(first, *rest)
         if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
             raise TypeError(f"the loss must be a 0-dim tensor (one number), got {_show(loss, 120)}")
         if not loss.requires_grad:
-            raise TypeError("the loss does not depend on logp any more: keep the graph (no .item(), "
-                            ".detach(), torch.no_grad() or Python floats on the way)")
+            raise TypeError(f"the loss does not depend on {of} any more: keep the graph (no "
+                            f".item(), .detach(), torch.no_grad() or Python floats on the way)")
         loss.backward()
-        grad = logp.grad if logp.grad is not None else torch.zeros_like(logp)
-        return loss.detach(), grad
+        grad = first.grad if first.grad is not None else torch.zeros_like(first)
+        return {"loss (value)": loss.detach(), f"gradient of the loss wrt {of}": grad}
     return run
+
+
+def _same_parts(expected: dict, got: dict) -> bool:
+    """Every labelled part equal (the verdict then shows which part differs, by its label)."""
+    return all(same(expected[k], got[k]) for k in expected)
 
 
 def _show_loss_case(case) -> str:
@@ -261,7 +267,8 @@ def check_grpo_loss(student: Callable) -> Verdict:
         return grpo_loss(logp, old_logp, advantages, mask, eps_low=eps_low, eps_high=eps_high,
                          loss_type=loss_type)[0]
 
-    return check("2.4", _loss_and_gradient(student), _loss_and_gradient(reference), _loss_cases(),
+    return check("2.4", _value_and_gradient(student, "logp"),
+                 _value_and_gradient(reference, "logp"), _loss_cases(), compare=_same_parts,
                  show_case=_show_loss_case)
 
 
@@ -539,35 +546,16 @@ def completion_only_loss(logits, ids, prompt_lengths, lengths):
     return (per_token * mask.reshape(-1)).sum() / mask.sum().clamp(min=1)
 
 
-def _value_and_gradient(loss_fn: Callable) -> Callable:
-    """(the loss's value, d loss / d logits): right in value but cut from the graph is wrong."""
-    def run(logits, *rest):
-        logits = logits.clone().requires_grad_(True)
-        loss = loss_fn(logits, *rest)
-        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
-            raise TypeError(f"the loss must be a 0-dim tensor (one number), got {_show(loss, 120)}")
-        if not loss.requires_grad:
-            raise TypeError("the loss does not depend on the logits any more: keep the graph (no "
-                            ".item(), .detach(), torch.no_grad() or Python floats on the way)")
-        loss.backward()
-        return {"loss (value)": loss.detach(), "gradient of the loss wrt logits": logits.grad}
-    return run
-
-
 def check_sft_loss(student: Callable) -> Verdict:
     """Exercise 2.8: `student(logits, ids, prompt_lengths, lengths)` -> SFT's completion-only
     loss (a 0-dim tensor), compared on its value and on its gradient with respect to the
     logits. ids (B, T) are right-padded; row b has `lengths[b]` real tokens, of which the first
     `prompt_lengths[b]` are the prompt."""
-    return check("2.8", _value_and_gradient(lambda *c: student(*c[:2], tuple(c[2]), tuple(c[3]))),
-                 _value_and_gradient(completion_only_loss), _sft_cases(), compare=_same_parts,
+    return check("2.8", _value_and_gradient(lambda *c: student(*c[:2], tuple(c[2]), tuple(c[3])),
+                                            "logits"),
+                 _value_and_gradient(completion_only_loss, "logits"), _sft_cases(), compare=_same_parts,
                  show_case=lambda c: (f"ids={_show(c[1], 300)}\n  prompt_lengths={c[2]}, "
                                       f"lengths={c[3]}, logits of shape {tuple(c[0].shape)}"))
-
-
-def _same_parts(expected: dict, got: dict) -> bool:
-    """Every labelled part equal (the verdict then shows which part differs, by its label)."""
-    return all(same(expected[k], got[k]) for k in expected)
 
 
 # ------------------------------------------------------------------ 2.9: rejection sampling

@@ -32,20 +32,12 @@ def downstream(table, stage):
     return found
 
 
-@pytest.fixture(scope="module")
-def trained_once(tmp_path_factory):
-    """Every tiny stage, trained once for this module (about 8 s)."""
-    root = tmp_path_factory.mktemp("runs-template")
-    _pipeline(root).run_all()
-    return root
-
-
 @pytest.fixture
-def trained(trained_once, tmp_path_factory, monkeypatch):
+def trained(tiny_ch02_runs, tmp_path_factory, monkeypatch):
     """A runs folder of its own with every tiny stage trained (a copy, so a test may damage or
     retrain it), and a recorder of which stages train."""
     root = tmp_path_factory.mktemp("runs")
-    shutil.copytree(trained_once, root, dirs_exist_ok=True)
+    shutil.copytree(tiny_ch02_runs, root, dirs_exist_ok=True)
     ran = []
     for kind, run in list(KINDS.items()):
         def recording(pipeline, stage, *args, _run=run):

@@ -162,18 +162,10 @@ def test_two_runs_started_together_on_one_folder_both_finish_and_agree(tmp_path,
 
 
 # ------------------------------------------------------------------ one process, on a copy
-@pytest.fixture(scope="module")
-def trained_once(tmp_path_factory):
-    """Every tiny stage, trained once for this module."""
-    root = tmp_path_factory.mktemp("runs-template")
-    _pipeline(root).run_all()
-    return root
-
-
 @pytest.fixture
-def trained(trained_once, tmp_path):
+def trained(tiny_ch02_runs, tmp_path):
     root = tmp_path / "runs"
-    shutil.copytree(trained_once, root)
+    shutil.copytree(tiny_ch02_runs, root)
     return root
 
 
