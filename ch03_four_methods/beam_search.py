@@ -47,14 +47,15 @@ class BeamSearchRun(NamedTuple):
 
 
 @dataclass
-class _Beam:
+class Beam:
     thinking: list[int]   # tokens after <think>: a partial trace ends with "= ", a complete one not
     rank: float           # partial: rewrites right before the first error; complete: step_score
     logprob: float        # log p(the tokens after the prompt | the prompt): breaks ties in rank
     completion: str = ""  # the whole completion, once complete
 
 
-def _key(beam: _Beam):
+def beam_rank(beam: Beam):
+    """How beams are compared: the verifier's rank first, the log-probability breaks ties."""
     return beam.rank, beam.logprob
 
 
@@ -87,7 +88,7 @@ def sequence_logprobs(model, sequences: list[list[int]], n_prompt: int, pad_id: 
     return [logprobs[i, width - (len(s) - n_prompt):].sum().item() for i, s in enumerate(sequences)]
 
 
-def _expand(model, tokenizer, context, beams, *, expansions, temperature, generator):
+def expand_steps(model, tokenizer, context, beams, *, expansions, temperature, generator):
     """Sample `expansions` next steps from every beam, in one `generate` call.
 
     Returns the traces that go on (ending in "= "), the ones that closed their thinking
@@ -115,17 +116,17 @@ def _unique(traces: list[list[int]]) -> list[list[int]]:
     return [list(t) for t in dict.fromkeys(map(tuple, traces))]
 
 
-def _select(model, tokenizer, prompt, context, traces, beam_width) -> list[_Beam]:
+def best_partials(model, tokenizer, prompt, context, traces, beam_width) -> list[Beam]:
     """The `beam_width` best partial traces that still have room in the context to go on."""
     traces = [t for t in _unique(traces) if len(context) + len(t) < model.config.block_size]
     if not traces:
         return []
     logprobs = sequence_logprobs(model, [context + t for t in traces], len(context), tokenizer.pad_id)
-    beams = [_Beam(t, valid_prefix(prompt, render(tokenizer, t)), lp) for t, lp in zip(traces, logprobs)]
-    return sorted(beams, key=_key, reverse=True)[:beam_width]
+    beams = [Beam(t, valid_prefix(prompt, render(tokenizer, t)), lp) for t, lp in zip(traces, logprobs)]
+    return sorted(beams, key=beam_rank, reverse=True)[:beam_width]
 
 
-def _complete(model, tokenizer, prompt, context, traces) -> tuple[list[_Beam], int]:
+def complete_traces(model, tokenizer, prompt, context, traces) -> tuple[list[Beam], int]:
     """Answer every closed trace greedily and score the whole completion; also the tokens sampled."""
     room = model.config.block_size - len(CLOSE_THINKING)
     traces = [t for t in _unique(traces) if len(context) + len(t) < room]
@@ -138,7 +139,7 @@ def _complete(model, tokenizer, prompt, context, traces) -> tuple[list[_Beam], i
     beams = []
     for trace, answer, logprob in zip(traces, out.tokens, logprobs):
         completion = THINK + render(tokenizer, trace) + END_THINK + ANSWER + tokenizer.decode(answer)
-        beams.append(_Beam(trace, step_score(prompt, completion), logprob, completion))
+        beams.append(Beam(trace, step_score(prompt, completion), logprob, completion))
     return beams, sum(len(a) + int(f) for a, f in zip(out.tokens, out.finished))
 
 
@@ -161,18 +162,18 @@ def beam_search(model, tokenizer, prompt: str, *, beam_width: int = 4, expansion
     if not isinstance(prompt, str):
         raise ValueError(f"prompt must be a string such as '(3+4)*2?', got {type(prompt).__name__}")
     context = tokenizer.encode(prompt + THINK, bos=True)
-    beams = [_Beam([], 0, 0.0)]
+    beams = [Beam([], 0, 0.0)]
     best, tokens = None, 0
     for _ in range(max_steps):
-        going_on, closed, sampled = _expand(model, tokenizer, context, beams, expansions=expansions,
+        going_on, closed, sampled = expand_steps(model, tokenizer, context, beams, expansions=expansions,
                                             temperature=temperature, generator=generator)
         tokens += sampled
-        complete, answer_tokens = _complete(model, tokenizer, prompt, context, closed)
+        complete, answer_tokens = complete_traces(model, tokenizer, prompt, context, closed)
         tokens += answer_tokens
-        best = max([b for b in (best, *complete) if b is not None], key=_key, default=None)
+        best = max([b for b in (best, *complete) if b is not None], key=beam_rank, default=None)
         if best is not None and best.rank == 1.0:
             break
-        survivors = _select(model, tokenizer, prompt, context, going_on, beam_width)
+        survivors = best_partials(model, tokenizer, prompt, context, going_on, beam_width)
         if not survivors:
             break
         beams = survivors

@@ -63,31 +63,50 @@ def entries(n: int) -> list[Entry]:
 def run_chapter(preset: str | None = None, root=None, progress: bool = True,
                 overrides: dict | None = None) -> dict:
     """`overrides`: this chapter's settings by name ({"pool_size": 8}); any other key goes to
-    chapter 2's pipeline ({"r1_zero.lr": 2e-4} retrains R1-Zero and what depends on it)."""
+    chapter 2's pipeline ({"r1_zero.lr": 2e-4} retrains R1-Zero and what depends on it).
+
+    The notebook takes the same steps one section at a time, with the same functions."""
     start = time.perf_counter()
-    mine, theirs = split_overrides(Settings(), overrides)
-    pipeline = open_pipeline(preset, root, progress, overrides=theirs)
-    preset, device = pipeline.preset, pipeline.device
-    s = override(SETTINGS[preset.name], mine)
-    # in range before any work (the pipeline checked its own keys when it opened)
-    check_settings(s, context={"model_stages": pipeline.model_stages()})
+    pipeline, s = open_chapter(preset, root, progress, overrides)
     costs = training_costs(pipeline)
-    harness = Harness({name: (lambda name=name: pipeline.model(name)) for name in costs},
-                      pipeline.tokenizer, pipeline.test, {k: v["total"] for k, v in costs.items()},
-                      pool_size=s.pool_size, beam=dict(zip(("beam_width", "expansions"), s.beam)),
-                      progress=progress)
+    harness = make_harness(pipeline, s, costs, progress)
     rows = harness.table(entries(s.headline_n))
-    ns = list(range(1, s.pool_size + 1))
-    by_model = {m: harness.scaling(m, ns) for m in s.pooled_models}
-    budgets = {"base": budget_curve(harness.model("base"), pipeline.tokenizer, pipeline.test,
-                                    s.budgets, must_think=True, progress=progress),
-               "r1": budget_curve(harness.model("r1"), pipeline.tokenizer, pipeline.test,
-                                  s.budgets, progress=progress)}
-    results = collect_results(preset.name, str(device), rows, by_model, budgets, costs,
-                              len(pipeline.test), s.headline_n)
+    by_model = {m: harness.scaling(m, list(range(1, s.pool_size + 1))) for m in s.pooled_models}
+    budgets = budget_curves(harness, pipeline, s, progress)
+    results = collect_results(pipeline.preset.name, str(pipeline.device), rows, by_model, budgets,
+                              costs, len(pipeline.test), s.headline_n)
     results["seconds"] = time.perf_counter() - start
     save_results(results, runs_dir("ch03", root))
     return results
+
+
+def open_chapter(preset: str | None = None, root=None, progress: bool = True,
+                 overrides: dict | None = None):
+    """Chapter 2's pipeline (its models load or train when first asked for) and this chapter's
+    settings, every one checked before any work."""
+    mine, theirs = split_overrides(Settings(), overrides)
+    pipeline = open_pipeline(preset, root, progress, overrides=theirs)
+    s = override(SETTINGS[pipeline.preset.name], mine)
+    # in range before any work (the pipeline checked its own keys when it opened)
+    check_settings(s, context={"model_stages": pipeline.model_stages()})
+    return pipeline, s
+
+
+def make_harness(pipeline, s: Settings, costs: dict, progress: bool = True) -> Harness:
+    """Every chapter 2 model (loaded on first use) on chapter 2's held-out test set, each
+    charged its total training FLOPs."""
+    return Harness({name: (lambda name=name: pipeline.model(name)) for name in costs},
+                   pipeline.tokenizer, pipeline.test, {k: v["total"] for k, v in costs.items()},
+                   pool_size=s.pool_size, beam=dict(zip(("beam_width", "expansions"), s.beam)),
+                   progress=progress)
+
+
+def budget_curves(harness: Harness, pipeline, s: Settings, progress: bool = True) -> dict:
+    """Accuracy against the thinking budget for the base (made to start thinking) and R1."""
+    tok, test = pipeline.tokenizer, pipeline.test
+    return {"base": budget_curve(harness.model("base"), tok, test, s.budgets, must_think=True,
+                                 progress=progress),
+            "r1": budget_curve(harness.model("r1"), tok, test, s.budgets, progress=progress)}
 
 
 def four_methods(rows: list[dict]) -> list[dict]:

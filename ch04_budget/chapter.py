@@ -73,8 +73,24 @@ SETTINGS = {
 def run_chapter(preset: str | None = None, root=None, progress: bool = True,
                 overrides: dict | None = None) -> dict:
     """Every section, then the bill. `overrides`: this chapter's settings by name
-    ({"journey_steps": 200}); any other key goes to chapter 2's pipeline."""
+    ({"journey_steps": 200}); any other key goes to chapter 2's pipeline.
+
+    The notebook takes the same steps one section at a time, with the same functions."""
     start = time.perf_counter()
+    pipeline, s, ch03 = open_chapter(preset, root, progress, overrides)
+    sky_t1 = sky_t1_section(pipeline, s, progress)
+    tinyzero = tinyzero_section(pipeline, s, root, progress)
+    journey = journey_section(pipeline, s, progress)
+    results = collect_results(pipeline, s, ch03, sky_t1, tinyzero, journey,
+                              time.perf_counter() - start, root)
+    save_results(results, runs_dir("ch04", root))
+    return results
+
+
+def open_chapter(preset: str | None = None, root=None, progress: bool = True,
+                 overrides: dict | None = None):
+    """Chapter 2's pipeline with every stage loaded (or trained), this chapter's settings and
+    chapter 3's line of the bill, all checked before any of this chapter's training."""
     mine, theirs = split_overrides(Settings(), overrides)
     pipeline = open_pipeline(preset, root, progress, overrides=theirs)
     s = override(SETTINGS[pipeline.preset.name], mine)
@@ -82,17 +98,21 @@ def run_chapter(preset: str | None = None, root=None, progress: bool = True,
     check_settings(s, context={"model_stages": pipeline.model_stages()})
     ch03 = chapter3_row(pipeline, root)   # checked now, not after all the training below
     pipeline.run_all()
-    sky_t1, sky_rows = sky_t1_section(pipeline, s, progress)
-    tinyzero, tinyzero_rows, loaded_seconds = tinyzero_section(pipeline, s, root, progress)
-    journey, journey_rows = journey_section(pipeline, s, progress)
-    runs = sky_rows + tinyzero_rows + journey_rows
-    results = {"preset": pipeline.preset.name, "device": str(pipeline.device), "seconds": None,
-               "costs": course_costs(pipeline, root, ch03) + runs, **sky_t1, "rl_size_sweep": tinyzero,
-               "size_or_pretraining": size_or_pretraining(tinyzero, s.sweep_pretrain_steps),
-               "journey": journey, "test_problems": len(pipeline.test)}
-    results["seconds"] = time.perf_counter() - start
-    results["costs"].append(rest_of_the_wall_time(pipeline, results["seconds"], runs, loaded_seconds))
-    save_results(results, runs_dir("ch04", root))
+    return pipeline, s, ch03
+
+
+def collect_results(pipeline, s: Settings, ch03, sky_t1, tinyzero, journey, seconds: float,
+                    root=None) -> dict:
+    """The results.json contract (keys are never renamed; new ones may be added), from what
+    the three sections returned; the bill gets the wall time no section charged."""
+    (sky, sky_rows), (sweep, sweep_rows, loaded_seconds), (journeys, journey_rows) = (
+        sky_t1, tinyzero, journey)
+    runs = sky_rows + sweep_rows + journey_rows
+    results = {"preset": pipeline.preset.name, "device": str(pipeline.device), "seconds": seconds,
+               "costs": course_costs(pipeline, root, ch03) + runs, **sky, "rl_size_sweep": sweep,
+               "size_or_pretraining": size_or_pretraining(sweep, s.sweep_pretrain_steps),
+               "journey": journeys, "test_problems": len(pipeline.test)}
+    results["costs"].append(rest_of_the_wall_time(pipeline, seconds, runs, loaded_seconds))
     return results
 
 
