@@ -17,36 +17,40 @@ import torch
 from .model import ModelShape
 
 _DEVICE_PRINTED = False
+_MPS_NOTED = False
+MPS_UNTESTED = ("note: MPS is untested: no chapter has been run or measured on Apple silicon "
+                "(COURSE_DEVICE=cpu is the tested path)")
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
-    """cuda -> mps -> cpu, chosen once and printed once. `prefer` (or $COURSE_DEVICE) overrides.
+    """CUDA when torch sees a GPU, else the CPU; chosen once and printed once. `prefer` (or
+    $COURSE_DEVICE) overrides. Apple's MPS is used only when asked for (`COURSE_DEVICE=mps`),
+    and then one line says it is untested: no run on Apple silicon has been measured.
 
     An asked-for device this machine lacks is refused here, before any work, rather than
     failing minutes later inside the first tensor copy.
     """
-    global _DEVICE_PRINTED
+    global _DEVICE_PRINTED, _MPS_NOTED
     name = prefer or os.environ.get("COURSE_DEVICE")
     if name:
         _check_device(name, "device" if prefer else "COURSE_DEVICE")
     else:
-        if torch.cuda.is_available():
-            name = "cuda"
-        elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            name = "mps"
-        else:
-            name = "cpu"
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if not _DEVICE_PRINTED:
         print(f"device: {name}")
         _DEVICE_PRINTED = True
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "mps" and not _MPS_NOTED:
+        print(MPS_UNTESTED)
+        _MPS_NOTED = True
+    return device
 
 
 def _check_device(name: str, source: str) -> None:
     """Raise a ValueError saying what to do when device `name` cannot be used here.
     `source` says where the name came from: 'COURSE_DEVICE' (the environment) or 'device'."""
     where = f"COURSE_DEVICE={name}" if source == "COURSE_DEVICE" else f"device {name!r}"
-    fix = ("unset COURSE_DEVICE (the course then picks cuda, mps or cpu itself) or set it to "
+    fix = ("unset COURSE_DEVICE (the course then picks cuda or cpu itself) or set it to "
            "cpu" if source == "COURSE_DEVICE" else "pass 'cpu', or None to let the course pick")
     try:
         device = torch.device(name)

@@ -28,7 +28,53 @@ def test_pick_device_prefer_and_env(monkeypatch):
     monkeypatch.setenv("COURSE_DEVICE", "cpu")
     assert pick_device() == torch.device("cpu")
     monkeypatch.delenv("COURSE_DEVICE")
-    assert pick_device().type in ("cpu", "cuda", "mps")
+    assert pick_device().type in ("cpu", "cuda")     # auto never picks MPS
+
+
+def _machine(monkeypatch, *, cuda: bool, mps: bool):
+    """Pretend torch sees (or lacks) a CUDA GPU and Apple's MPS; nothing printed yet."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    monkeypatch.setattr(runtime, "_DEVICE_PRINTED", False)
+    monkeypatch.setattr(runtime, "_MPS_NOTED", False)
+
+
+@pytest.mark.parametrize("cuda, mps, expected", [
+    (True, False, "cuda"),
+    (True, True, "cuda"),
+    (False, True, "cpu"),      # an Apple machine: the CPU, the tested path, unless MPS is asked for
+    (False, False, "cpu"),
+])
+def test_auto_picks_cuda_else_the_cpu_never_mps(monkeypatch, capsys, cuda, mps, expected):
+    _machine(monkeypatch, cuda=cuda, mps=mps)
+    assert pick_device() == torch.device(expected)
+    assert pick_device() == torch.device(expected)
+    out = capsys.readouterr().out
+    assert out.count("device: ") == 1 and f"device: {expected}" in out
+    assert "MPS" not in out
+
+
+@pytest.mark.parametrize("how", ["env", "prefer"])
+def test_mps_only_when_asked_and_then_said_to_be_untested(monkeypatch, capsys, how):
+    _machine(monkeypatch, cuda=False, mps=True)
+    if how == "env":
+        monkeypatch.setenv("COURSE_DEVICE", "mps")
+    ask = "mps" if how == "prefer" else None
+    assert pick_device(ask) == torch.device("mps")
+    assert pick_device(ask) == torch.device("mps")
+    out = capsys.readouterr().out
+    assert out.count("device: mps") == 1
+    assert out.count(runtime.MPS_UNTESTED) == 1 and "untested" in runtime.MPS_UNTESTED
+    assert len(out.splitlines()) == 2                # the device, and the one line about MPS
+
+
+def test_asking_for_cuda_or_cpu_says_nothing_about_mps(monkeypatch, capsys):
+    _machine(monkeypatch, cuda=True, mps=True)
+    monkeypatch.setenv("COURSE_DEVICE", "cuda")
+    assert pick_device() == torch.device("cuda")
+    assert pick_device("cpu") == torch.device("cpu")
+    assert capsys.readouterr().out == "device: cuda\n"
 
 
 def test_pick_device_prints_once(monkeypatch, capsys):
