@@ -147,7 +147,8 @@ def sky_t1_section(pipeline, s: Settings, progress: bool):
                 "n_traces": s.targeted_n,
                 "hardest_ops": sorted({t.n_ops for t in choose(pool, s.targeted_n, "targeted")})}
     return ({"data_efficiency": {n: p["accuracy"] for n, p in efficiency.items()},
-             "targeted_vs_random": targeted, "teacher_traces": len(pool)}, rows)
+             "targeted_vs_random": targeted, "teacher_traces": len(pool),
+             "student_accuracy": pipeline.run("student_base")["eval"]["accuracy"]}, rows)
 
 
 def trace_pool(pipeline, s: Settings, progress: bool = False) -> list:
@@ -311,7 +312,7 @@ def chapter3_row(pipeline, root=None) -> dict | None:
 def save_results(results: dict, out_dir) -> None:
     plot_costs(results["costs"], path=out_dir / "costs.png")
     plot_data_efficiency(results["data_efficiency"], results["targeted_vs_random"],
-                         path=out_dir / "data_efficiency.png")
+                         baseline=results.get("student_accuracy"), path=out_dir / "data_efficiency.png")
     plot_rl_sweep(results["rl_size_sweep"], path=out_dir / "rl_size_sweep.png")
     plot_journey(results["journey"], path=out_dir / "journey.png")
     write_json(out_dir / "results.json", results)
