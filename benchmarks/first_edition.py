@@ -1,6 +1,8 @@
-"""The first edition's sampler, kept only as the baseline of benchmarks/speed.py's A/B: the
-whole batch decodes until its longest row ends, every prompt is read once per row, and the KV
-cache grows by torch.cat. (The course's sampler is ch01_what_is_reasoning/sampling.py.)"""
+"""The first edition's sampler, kept as the baseline of benchmarks/speed.py's A/B and as the
+reference tests/test_sampling.py checks the course's sampler against: the whole batch decodes
+until its longest row ends (finished rows write padding), every prompt is read once per row,
+and the KV cache grows by torch.cat. Same seed, same tokens as the course's sampler
+(ch01_what_is_reasoning/sampling.py), which drops finished rows and reads a prompt once."""
 
 from __future__ import annotations
 
@@ -11,13 +13,14 @@ from ch01_what_is_reasoning.sampling import Generation, filter_logits, left_pad
 
 @torch.no_grad()
 def generate(model, prompts: list[list[int]], *, max_new_tokens: int, eos_id: int, pad_id: int,
-             temperature: float, generator: torch.Generator | None = None) -> Generation:
-    """The first edition's decoding of one batch of valid prompts (all speed.py asks of it)."""
+             temperature: float, top_k: int | None = None, top_p: float | None = None,
+             generator: torch.Generator | None = None) -> Generation:
+    """The first edition's decoding of one batch of valid prompts (no checks of the settings)."""
     model.eval()
     max_new_tokens = min(max_new_tokens, model.config.block_size - max(map(len, prompts)))
     device = next(model.parameters()).device
-    return _generate_batch(model, prompts, max_new_tokens, eos_id, pad_id, temperature, None, None,
-                           generator, None, device)
+    return _generate_batch(model, prompts, max_new_tokens, eos_id, pad_id, temperature, top_k,
+                           top_p, generator, None, device)
 
 
 def _generate_batch(model, prompts, max_new_tokens, eos_id, pad_id, temperature, top_k, top_p,

@@ -237,10 +237,8 @@ def fact_completion(name: str, value: int, script: str, think: bool,
 # ---------------------------------------------------------------- solving typed problems
 def solve(text: str) -> int | None:
     """The value of an expression typed by a person ('(3+4)*2-5', Latin or Persian digits,
-    optional trailing '?'), by a small recursive-descent parser: never eval().
-
-    Returns None if `text` is not such an expression.
-    """
+    optional trailing '?'), by a small recursive-descent parser (never eval()); None if
+    `text` is not such an expression."""
     s = to_script(text.strip().removesuffix("?").replace(" ", ""), "latin")
     if not s or len(s) > 200:
         return None
@@ -278,8 +276,7 @@ def solve(text: str) -> int | None:
         nonlocal pos
         value = term()
         while pos < len(s) and s[pos] in "+-":
-            op = s[pos]
-            pos += 1
+            op, pos = s[pos], pos + 1
             value = value + term() if op == "+" else value - term()
         return value
 

@@ -18,16 +18,14 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from .arithmetic import END_THINK, sample_problems
+from .arithmetic import sample_problems
 from .chapter import LEVELS
-from .evaluation import STYLE_PREFIX
+from .evaluation import Answers, answer_problems
 from .exercises import direction
 from .experiments import STYLES, accuracy_by_operations, pretrain_base
 from .overrides import override
 from .plots import STYLE_COLOR, plt
 from .runtime import Preset, get_preset, runs_dir
-from .sampling import generate
-from .verifier import verify
 
 # How far a measured number must move to count as "higher" or "lower": about two standard
 # errors of a difference between two accuracies near 0.9 on 500 problems (sampling, 1.5-1.6);
@@ -54,24 +52,19 @@ def load_base(device, progress: bool = True):
 def sampled_completions(model, tokenizer, problems, style: str, *, temperature: float,
                         top_p: float | None = None, seed: int = 0) -> list[str]:
     """One completion per problem in `style`, sampled at `temperature` with an optional top-p
-    filter: evaluation.answer's recipe (the forced prefix, no `</think>` first in step-by-step),
-    which has no top_p argument itself. Same seed and top_p None: answer()'s completions."""
-    prefix = STYLE_PREFIX[style]
-    ids = [tokenizer.encode(p.prompt() + prefix, bos=True) for p in problems]
-    forbid = [tokenizer.token_id(END_THINK)] if style == "step_by_step" else None
-    out = generate(model, ids, max_new_tokens=model.config.block_size, eos_id=tokenizer.eos_id,
-                   pad_id=tokenizer.pad_id, temperature=temperature, top_p=top_p,
-                   generator=torch.Generator().manual_seed(seed), forbid_first=forbid)
-    return [prefix + tokenizer.decode(t) for t in out.tokens]
+    filter and a generator seeded with `seed`: evaluation.answer's completions."""
+    return _sampled(model, tokenizer, problems, style, temperature, top_p, seed).completions
 
 
 def sampled_accuracy(model, tokenizer, problems, style: str, *, temperature: float,
                      top_p: float | None = None, seed: int = 0) -> float:
     """The verifier's accuracy on `sampled_completions`."""
-    completions = sampled_completions(model, tokenizer, problems, style, temperature=temperature,
-                                      top_p=top_p, seed=seed)
-    right = sum(verify(c, p.answer).correct for c, p in zip(completions, problems))
-    return right / max(1, len(problems))
+    return _sampled(model, tokenizer, problems, style, temperature, top_p, seed).accuracy
+
+
+def _sampled(model, tokenizer, problems, style, temperature, top_p, seed) -> Answers:
+    return answer_problems(model, tokenizer, problems, style, temperature=temperature,
+                           top_p=top_p, generator=torch.Generator().manual_seed(seed))
 
 
 def _curves(model, tokenizer, settings: dict, styles, levels, n_problems: int, seed: int,

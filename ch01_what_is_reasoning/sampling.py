@@ -73,7 +73,7 @@ def left_pad(prompts: list[list[int]], pad_id: int, device):
 def generate(model, prompts: list[list[int]], *, max_new_tokens: int, eos_id: int, pad_id: int = 0,
              temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
              generator: torch.Generator | None = None, forbid_first: list[int] | None = None,
-             batch_size: int = 512, progress: bool = False, drop_finished: bool = True) -> Generation:
+             batch_size: int = 512, progress: bool = False) -> Generation:
     """Continue every prompt (a list of token ids) until `eos_id` or `max_new_tokens`.
 
     temperature 0 is greedy decoding. `forbid_first` lists tokens the first generated token
@@ -103,8 +103,7 @@ def generate(model, prompts: list[list[int]], *, max_new_tokens: int, eos_id: in
                mininterval=2.0)
     for s in bar:
         out = _generate_batch(model, prompts[s:s + batch_size], max_new_tokens, eos_id, pad_id,
-                              temperature, top_k, top_p, generator, forbid_first, device,
-                              drop_finished)
+                              temperature, top_k, top_p, generator, forbid_first, device)
         tokens += out.tokens
         finished += out.finished
     model.train(was_training)
@@ -112,68 +111,82 @@ def generate(model, prompts: list[list[int]], *, max_new_tokens: int, eos_id: in
 
 
 def _generate_batch(model, prompts, max_new_tokens, eos_id, pad_id, temperature, top_k, top_p,
-                    generator, forbid_first, device, drop_finished=True) -> Generation:
+                    generator, forbid_first, device) -> Generation:
     """One batch. A row that has written the end token leaves the batch and the KV cache, so
     the model runs only on rows still writing: a batch costs the tokens it writes, not
     (rows x its longest answer). The random draw still covers every row of the batch (a
     finished row's draw is thrown away): the random stream, and so every sample, is exactly
-    the one the full batch would use (`drop_finished=False` decodes the full batch to the
-    end, as the first edition did; tests check that both write the same tokens)."""
-    # A prompt repeated in the batch (GRPO samples each one G times) is read once: its keys,
-    # values and last logits are then copied to every row that asked for it.
+    the one the full batch would use (benchmarks/first_edition.py decodes the full batch to
+    the end, as the first edition did; tests check that both write the same tokens)."""
+    logits, key_mask, cache = _read_prompts(model, prompts, pad_id, device)
+    if forbid_first:   # the first generated token may not be one of these
+        logits = logits.float()
+        logits[:, forbid_first] = float("-inf")
+    batch = len(prompts)
+    rows = torch.arange(batch, device=device)      # the batch row of each row still writing
+    out = torch.full((batch, max_new_tokens), pad_id, dtype=torch.long, device=device)
+    for t in range(max_new_tokens):
+        nxt = _next_tokens(logits.float(), rows, batch, temperature, top_k, top_p, generator)
+        out[rows, t] = nxt
+        if t == max_new_tokens - 1:
+            break
+        rows, nxt, key_mask = _drop_finished(model, cache, rows, nxt, key_mask, eos_id)
+        if len(rows) == 0:
+            break
+        key_mask = torch.cat([key_mask, key_mask.new_ones(len(rows), 1)], dim=1)
+        logits = model(nxt[:, None], key_mask, cache)[:, -1]
+    return _cut_at_end(out.tolist(), eos_id)
+
+
+def _read_prompts(model, prompts, pad_id, device):
+    """Run the prompts through the model once, filling a new KV cache: (last logits, key mask,
+    cache), one row per prompt. A prompt repeated in the batch (GRPO samples each one G
+    times) is read once: its keys, values and last logits are then copied to every row that
+    asked for it."""
     distinct, which = {}, []
     for p in prompts:
         which.append(distinct.setdefault(tuple(p), len(distinct)))
     idx, key_mask = left_pad([list(p) for p in distinct], pad_id, device)
     cache = model.new_cache()
     logits = model(idx, key_mask, cache)[:, -1]
-    B = len(prompts)
-    if len(distinct) < B:
+    if len(distinct) < len(prompts):
         which = torch.tensor(which, device=device)
         logits, key_mask = logits[which], key_mask[which]
         model.select_cache_rows(cache, which)
-    rows = torch.arange(B, device=device)          # the batch row of each row still writing
-    done = torch.zeros(B, dtype=torch.bool, device=device)   # (drop_finished=False only)
-    out = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
-    sample_on_cpu = generator is not None and generator.device.type == "cpu"
-    for t in range(max_new_tokens):
-        logits = logits.float()
-        if t == 0 and forbid_first:
-            logits[:, forbid_first] = float("-inf")
-        if temperature <= 0:
-            nxt = logits.argmax(-1)
-        else:
-            probs = torch.softmax(filter_logits(logits / temperature, top_k, top_p), dim=-1)
-            if len(rows) < B:   # a draw for every row of the batch: the same random stream
-                probs = torch.ones(B, probs.shape[-1], device=device).index_copy(0, rows, probs)
-            nxt = torch.multinomial(probs.cpu() if sample_on_cpu else probs, 1,
-                                    generator=generator).squeeze(-1).to(device)
-            if len(nxt) > len(rows):
-                nxt = nxt[rows]
-        ended = nxt == eos_id
-        if drop_finished:   # every row here is still writing
-            out[rows, t] = nxt
-        else:               # the first edition: finished rows write padding to the end
-            nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
-            out[:, t] = nxt
-            ended, done = nxt == eos_id, done | (nxt == eos_id)
-        if t == max_new_tokens - 1:
-            break
-        if drop_finished:
-            if bool(ended.any()):   # finished rows leave the batch and the cache
-                keep = ~ended
-                if not bool(keep.any()):
-                    break
-                rows, nxt, key_mask = rows[keep], nxt[keep], key_mask[keep]
-                model.select_cache_rows(cache, keep)
-            key_mask = torch.cat([key_mask, key_mask.new_ones(len(rows), 1)], dim=1)
-        else:
-            if bool(done.all()):
-                break
-            key_mask = torch.cat([key_mask, (~done | ended)[:, None]], dim=1)
-        logits = model(nxt[:, None], key_mask, cache)[:, -1]
+    return logits, key_mask, cache
+
+
+def _next_tokens(logits, rows, batch: int, temperature, top_k, top_p, generator):
+    """The next token of each row still writing (`rows`: their rows in the batch): greedy at
+    temperature 0, else sampled, with one draw for every row of the batch (a finished row's
+    draw is thrown away), so that the random stream is the full batch's."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    probs = torch.softmax(filter_logits(logits / temperature, top_k, top_p), dim=-1)
+    if len(rows) < batch:   # finished rows draw from a uniform row, and the draw is dropped
+        probs = torch.ones(batch, probs.shape[-1], device=rows.device).index_copy(0, rows, probs)
+    on_cpu = generator is not None and generator.device.type == "cpu"
+    nxt = torch.multinomial(probs.cpu() if on_cpu else probs, 1, generator=generator)
+    nxt = nxt.squeeze(-1).to(rows.device)
+    return nxt[rows] if len(nxt) > len(rows) else nxt
+
+
+def _drop_finished(model, cache, rows, nxt, key_mask, eos_id):
+    """Rows that have just written the end token leave the batch and the KV cache:
+    (rows, tokens, key mask) of the rows still writing."""
+    ended = nxt == eos_id
+    if bool(ended.any()):
+        keep = ~ended
+        rows, nxt, key_mask = rows[keep], nxt[keep], key_mask[keep]
+        if len(rows):
+            model.select_cache_rows(cache, keep)
+    return rows, nxt, key_mask
+
+
+def _cut_at_end(rows: list[list[int]], eos_id: int) -> Generation:
+    """Each row's tokens up to its end token (excluded), and whether it wrote one."""
     tokens, finished = [], []
-    for row in out.tolist():
+    for row in rows:
         if eos_id in row:
             tokens.append(row[: row.index(eos_id)])
             finished.append(True)

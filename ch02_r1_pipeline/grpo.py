@@ -1,14 +1,17 @@
 """The GRPO loop: sample G completions per prompt, score them with rule rewards, and push
 up the tokens of completions that beat their group's average.
 
-One step = rollouts (the KV-cache sampler of chapter 1) -> rewards -> group-relative
-advantages -> mu updates of the clipped objective in grpo_loss.py. Every step logs reward,
-accuracy, format rate, response length, consistency, KL, clip fraction and entropy.
+One step (`GRPOTrainer.grpo_step`) = rollouts (the KV-cache sampler of chapter 1) -> rewards
+-> group-relative advantages -> mu updates of the clipped objective in grpo_loss.py; it returns
+the loss and its stats: reward, accuracy, format rate, response length, consistency, KL, clip
+fraction and entropy. `train_step` logs each step with the bookkeeping around it: the tokens
+it spent, where its time went, and any statistics of its texts a chapter asks for.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import random
 import time
@@ -22,7 +25,6 @@ from ch01_what_is_reasoning.sampling import generate
 from ch01_what_is_reasoning.setting_ranges import check_settings
 from ch01_what_is_reasoning.training import PROGRESS_SECONDS, make_optimizer, spent
 
-from .aha import correction_rates
 from .grpo_loss import group_advantages, grpo_loss
 from .rewards import ACCURACY_FORMAT, REWARDS, is_mixed
 
@@ -141,13 +143,54 @@ def completion_logprobs(model, prompt_ids, completion_ids, pad_id, with_entropy=
     return out, mask, (ent if with_entropy else None)
 
 
+def rollout_stats(texts: list[str], completion_ids: list[list[int]], parts: dict) -> dict:
+    """What a step's completions show, each a mean over them: the accuracy, format and
+    consistency rewards, language mixing, length (tokens, end token included) and ' wait '."""
+    n = len(texts)
+    return {"accuracy": sum(parts["accuracy"]) / n, "format_rate": sum(parts["format"]) / n,
+            "consistency": sum(parts["consistency"]) / n,
+            "mixing_rate": sum(map(is_mixed, texts)) / n,
+            "mean_response_tokens": sum(map(len, completion_ids)) / n,
+            "wait_rate": sum(" wait " in t for t in texts) / n}
+
+
+@dataclass
+class StepBatch:
+    """What one step sampled, and which rows its update trained on (read by the log)."""
+
+    prompt_ids: list[list[int]]
+    completion_ids: list[list[int]]    # end token included where one was written
+    texts: list[str]
+    kept: list[int]                    # the rows the update trained on
+
+
+TIMED = ("rollout_seconds", "logprob_seconds", "backward_seconds")   # where a step's time goes
+
+
+def timed(key: str):
+    """Bookkeeping, not the idea: a method's run time is added to `self.phase_seconds[key]`
+    (each step's log holds them; benchmarks/speed.py reads them)."""
+    def wrap(method):
+        @functools.wraps(method)
+        def run(self, *args, **kwargs):
+            start = time.perf_counter()
+            out = method(self, *args, **kwargs)
+            self.phase_seconds[key] += time.perf_counter() - start
+            return out
+        return run
+    return wrap
+
+
 class GRPOTrainer:
     """Runs GRPO on a GPT from chapter 1. `sample_prompts(rng, n)` yields (prompt, answer).
 
     `rewards` adds reward functions to the registry (or replaces some), by name; the config's
-    `reward_weights` says which ones count and how much."""
+    `reward_weights` says which ones count and how much. `text_stats` are functions of a
+    step's completion texts whose numbers join that step's log (chapter 2's stages pass the
+    aha moment's self-correction counts, aha.correction_rates)."""
 
-    def __init__(self, model, tokenizer, sample_prompts, config: GRPOConfig, rewards: dict | None = None):
+    def __init__(self, model, tokenizer, sample_prompts, config: GRPOConfig, rewards: dict | None = None,
+                 text_stats=()):
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.rewards = {**REWARDS, **(rewards or {})}
         missing = sorted(set(config.reward_weights) - set(self.rewards))
@@ -163,6 +206,9 @@ class GRPOTrainer:
         self.generator = torch.Generator().manual_seed(config.seed)
         self.history: list[dict] = []
         self.step = 0
+        self.text_stats = tuple(text_stats)
+        self.phase_seconds = dict.fromkeys(TIMED, 0.0)
+        self.last_batch: StepBatch | None = None
 
     def sample(self, prompt_ids: list[list[int]]) -> tuple[list[list[int]], list[bool]]:
         """The one sampling hook: (generated tokens without the end token, finished) per prompt.
@@ -173,6 +219,7 @@ class GRPOTrainer:
                        generator=self.generator)
         return out.tokens, out.finished
 
+    @timed("rollout_seconds")
     def rollouts(self, prompts: list[str]):
         tok, cfg = self.tokenizer, self.config
         prompt_ids = [tok.encode(p, bos=True) for p in prompts for _ in range(cfg.group_size)]
@@ -189,88 +236,118 @@ class GRPOTrainer:
         texts = [tok.decode(t) for t in tokens]
         return prompt_ids, completion_ids, texts, finished
 
-    def train_step(self) -> dict:
-        cfg, start = self.config, time.perf_counter()
+    # ------------------------------------------------------------ one step: the idea
+    def grpo_step(self) -> tuple[torch.Tensor | None, dict]:
+        """rollouts -> rewards -> group-relative advantages -> the clipped loss -> the update.
+        Returns the loss (None when no row was kept: nothing to learn) and the step's stats."""
+        cfg, G = self.config, self.config.group_size
         batch = self.sample_prompts(self.rng, cfg.prompts_per_step)
         prompts = [p for p, _ in batch]
-        answers = [a for _, a in batch for _ in range(cfg.group_size)]
-        expanded = [p for p in prompts for _ in range(cfg.group_size)]
-        t0 = time.perf_counter()
+        # 1. rollouts: G completions of every prompt, sampled from the policy
         prompt_ids, completion_ids, texts, finished = self.rollouts(prompts)
-        rollout_seconds = time.perf_counter() - t0
-        rewards, parts = score(texts, expanded, answers, cfg.reward_weights, self.rewards)
-        r = torch.tensor(rewards).view(len(prompts), cfg.group_size)
+        # 2. rewards: the weighted rule rewards of each completion
+        rewards, parts = score(texts, [p for p in prompts for _ in range(G)],
+                               [a for _, a in batch for _ in range(G)], cfg.reward_weights,
+                               self.rewards)
+        r = torch.tensor(rewards).view(len(prompts), G)
+        # 3. advantages: each completion against its own group
         advantages = group_advantages(r, cfg.scale_by_std).reshape(-1)
         keep = torch.ones(len(texts), dtype=torch.bool)
-        if cfg.skip_equal_groups:
-            keep = (r.max(1).values > r.min(1).values).repeat_interleave(cfg.group_size)
-        if cfg.mask_truncated:
+        if cfg.skip_equal_groups:   # a group whose rewards are all equal teaches nothing
+            keep = (r.max(1).values > r.min(1).values).repeat_interleave(G)
+        if cfg.mask_truncated:      # an answer cut off by max_new_tokens gets no gradient
             keep &= torch.tensor(finished)
-        stats = {"step": self.step, "reward": float(r.mean()),
-                 "accuracy": sum(parts["accuracy"]) / len(texts),
-                 "format_rate": sum(parts["format"]) / len(texts),
-                 "consistency": sum(parts["consistency"]) / len(texts),
-                 "mixing_rate": sum(map(is_mixed, texts)) / len(texts),
-                 "mean_response_tokens": sum(map(len, completion_ids)) / len(texts),
-                 "wait_rate": sum(" wait " in t for t in texts) / len(texts),
-                 # the aha moment, counted: self-corrections, productive ones, wrong steps
-                 **correction_rates(texts),
+        kept = keep.nonzero().squeeze(-1).tolist()
+        self.last_batch = StepBatch(prompt_ids, completion_ids, texts, kept)
+        stats = {"reward": float(r.mean()), **rollout_stats(texts, completion_ids, parts),
                  "kept_fraction": float(keep.float().mean()), "kl": 0.0, "clip_fraction": 0.0,
-                 "entropy": 0.0,
-                 # What this step spent (chapter 3 turns it into FLOPs): every rollout's prompt
-                 # and generated tokens, and the kept rows' tokens in the update's passes.
-                 "prompt_tokens": sum(map(len, prompt_ids)),
-                 "generated_tokens": sum(map(len, completion_ids)),
-                 "trained_tokens": 0, "scored_tokens": 0,
-                 # where the step's time went (benchmarks/speed.py reads these)
-                 "rollout_seconds": rollout_seconds, "logprob_seconds": 0.0, "backward_seconds": 0.0}
-        idx = keep.nonzero().squeeze(-1).tolist()
-        if idx:
-            self._update([prompt_ids[i] for i in idx], [completion_ids[i] for i in idx],
-                         advantages[idx], stats)
-            rows = sum(len(prompt_ids[i]) + len(completion_ids[i]) for i in idx)
-            stats["trained_tokens"] = rows * cfg.mu
-            stats["scored_tokens"] = rows * ((cfg.mu > 1) + (self.reference is not None))
-        stats["seconds"] = time.perf_counter() - start
-        self.history.append(stats)
-        self.step += 1
-        return stats
+                 "entropy": 0.0}
+        if not kept:
+            return None, stats
+        # 4. the clipped loss on the kept rows, and 5. the update
+        loss, update_stats = self.update([prompt_ids[i] for i in kept],
+                                         [completion_ids[i] for i in kept], advantages[kept])
+        return loss, {**stats, **update_stats}
 
-    def _update(self, prompt_ids, completion_ids, advantages, stats):
-        cfg, pad = self.config, self.tokenizer.pad_id
+    def update(self, prompt_ids, completion_ids, advantages) -> tuple[torch.Tensor, dict]:
+        """mu passes of the clipped objective over the kept rows, one optimizer step each.
+        With mu > 1 the ratio is to the log-probs before the first pass (the policy that
+        sampled); with beta != 0 the KL to the frozen reference joins the loss. Returns the
+        last pass's loss and stats (KL, clip fraction, entropy)."""
+        cfg = self.config
         self.model.train()
-        device = next(self.model.parameters()).device
-        advantages = advantages.to(device)
-        old_logp = ref_logp = None
-        if cfg.mu > 1:
-            with torch.no_grad():
-                old_logp, _, _ = completion_logprobs(self.model, prompt_ids, completion_ids, pad,
-                                                     temperature=cfg.temperature)
+        advantages = advantages.to(next(self.model.parameters()).device)
+        old_logp = self.fixed_logprobs(self.model, prompt_ids, completion_ids) if cfg.mu > 1 else None
+        ref_logp = None
         if self.reference is not None:
-            with torch.no_grad():
-                ref_logp, _, _ = completion_logprobs(self.reference, prompt_ids, completion_ids, pad,
-                                                     temperature=cfg.temperature)
+            ref_logp = self.fixed_logprobs(self.reference, prompt_ids, completion_ids)
         for _ in range(cfg.mu):
-            t0 = time.perf_counter()
-            logp, mask, entropy = completion_logprobs(self.model, prompt_ids, completion_ids, pad,
-                                                      with_entropy=True, temperature=cfg.temperature)
-            old = logp.detach() if old_logp is None else old_logp
-            loss, loss_stats = grpo_loss(logp, old, advantages, mask, eps_low=cfg.eps_low,
-                                         eps_high=cfg.eps_high, beta=cfg.beta, ref_logp=ref_logp,
-                                         loss_type=cfg.loss_type,
-                                         max_completion_length=cfg.max_new_tokens + 1)
-            t1 = time.perf_counter()
-            check_finite(f"step {self.step}", loss=loss)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-            self.optimizer.step()
-            check_finite(f"step {self.step}", model=self.model)
-            stats["logprob_seconds"] += t1 - t0
-            stats["backward_seconds"] += time.perf_counter() - t1
-        stats.update(loss_stats)
-        stats["entropy"] = float((entropy.detach() * mask).sum() / mask.sum().clamp(min=1))
+            loss, stats = self.policy_loss(prompt_ids, completion_ids, advantages, old_logp, ref_logp)
+            self.optimizer_step(loss)
         self.model.eval()
+        return loss, stats
+
+    @torch.no_grad()
+    def fixed_logprobs(self, model, prompt_ids, completion_ids):
+        """Per-token log-probs that take no gradient: the sampling policy's (mu > 1) or the
+        reference's (beta != 0)."""
+        logp, _, _ = completion_logprobs(model, prompt_ids, completion_ids, self.tokenizer.pad_id,
+                                         temperature=self.config.temperature)
+        return logp
+
+    @timed("logprob_seconds")
+    def policy_loss(self, prompt_ids, completion_ids, advantages, old_logp, ref_logp):
+        """The clipped objective (grpo_loss.py) on the policy's log-probs now: (loss, its KL
+        and clip fraction, and the policy's mean entropy on the completions)."""
+        cfg = self.config
+        logp, mask, entropy = completion_logprobs(self.model, prompt_ids, completion_ids,
+                                                  self.tokenizer.pad_id, with_entropy=True,
+                                                  temperature=cfg.temperature)
+        old = logp.detach() if old_logp is None else old_logp
+        loss, stats = grpo_loss(logp, old, advantages, mask, eps_low=cfg.eps_low,
+                                eps_high=cfg.eps_high, beta=cfg.beta, ref_logp=ref_logp,
+                                loss_type=cfg.loss_type, max_completion_length=cfg.max_new_tokens + 1)
+        entropy = float((entropy.detach() * mask).sum() / mask.sum().clamp(min=1))
+        return loss, {**stats, "entropy": entropy}
+
+    @timed("backward_seconds")
+    def optimizer_step(self, loss) -> None:
+        """Backpropagate and take one optimizer step, the gradient clipped to norm 1. A loss or
+        weights that are not finite stop the run (NonFiniteError, naming the step)."""
+        check_finite(f"step {self.step}", loss=loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        check_finite(f"step {self.step}", model=self.model)
+
+    # ------------------------------------------------------------ the log: bookkeeping
+    def train_step(self) -> dict:
+        """One `grpo_step`, logged: its record (appended to `history`, and returned) holds the
+        step number and stats, the `text_stats` of its completions, the tokens it spent
+        (chapter 3 turns them into FLOPs) and where its time went (benchmarks/speed.py)."""
+        self.phase_seconds = dict.fromkeys(TIMED, 0.0)
+        start = time.perf_counter()
+        _, stats = self.grpo_step()
+        record = {"step": self.step, **stats}
+        for text_stats in self.text_stats:
+            record.update(text_stats(self.last_batch.texts))
+        record.update(self.tokens_spent(self.last_batch))
+        record.update(self.phase_seconds, seconds=time.perf_counter() - start)
+        self.history.append(record)
+        self.step += 1
+        return record
+
+    def tokens_spent(self, batch: StepBatch) -> dict:
+        """What one step processed: every rollout's prompt and generated tokens, and the kept
+        rows' tokens in the update's passes (trained: mu passes with a gradient; scored: the
+        forwards without one, for mu > 1 and for the reference)."""
+        cfg = self.config
+        kept = sum(len(batch.prompt_ids[i]) + len(batch.completion_ids[i]) for i in batch.kept)
+        return {"prompt_tokens": sum(map(len, batch.prompt_ids)),
+                "generated_tokens": sum(map(len, batch.completion_ids)),
+                "trained_tokens": kept * cfg.mu,
+                "scored_tokens": kept * ((cfg.mu > 1) + (self.reference is not None))}
 
     # ------------------------------------------------------------ resume
     def state_dict(self) -> dict:

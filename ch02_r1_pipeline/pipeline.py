@@ -70,6 +70,7 @@ from ch01_what_is_reasoning.setting_ranges import check_settings
 from ch01_what_is_reasoning.tokenizer import CharTokenizer
 from ch01_what_is_reasoning.training import spent
 
+from .aha import correction_rates
 from .grpo import GRPOConfig, GRPOTrainer
 from .rewards import ACCURACY_FORMAT, COURSE_REWARDS, REWARDS, WITH_CONSISTENCY
 from .sft import (
@@ -173,13 +174,17 @@ SETTINGS = {
 }
 
 
+# Each RL stage draws its own stream of prompts and samples, from its own seed. Any distinct
+# seeds would do; these are the ones the first edition used (the length of the stage's name),
+# kept so that every number the notebooks quote reproduces.
+RL_SEEDS = {"r1_zero": 7, "r1_zero_consistency": 19, "r1_reasoning_rl": 15, "r1": 2, "student_rl": 10}
+
+
 def recipe(preset: Preset, s: Settings) -> dict[str, Stage]:
     """The R1 recipe at this preset's sizes: {name: Stage}, in the order the stages run."""
     def rl(name, steps, weights, lr=None):
-        # seed = len(name): each RL stage draws its own prompts (kept from the first edition,
-        # so its numbers reproduce)
-        return dataclasses.replace(s.rl, steps=steps, reward_weights=dict(weights), seed=len(name),
-                                   lr=s.rl.lr if lr is None else lr)
+        return dataclasses.replace(s.rl, steps=steps, reward_weights=dict(weights),
+                                   seed=RL_SEEDS[name], lr=s.rl.lr if lr is None else lr)
 
     student = dataclasses.replace(preset, name=f"{preset.name}-student", n_layer=s.student.n_layer,
                                   n_head=s.student.n_head, n_embd=s.student.n_embd,
@@ -220,10 +225,6 @@ STAGES = tuple(recipe(get_preset("cpu"), SETTINGS["cpu"]))
 def stages_of_kind(kind: str, table: dict[str, Stage] | None = None) -> tuple[str, ...]:
     table = recipe(get_preset("cpu"), SETTINGS["cpu"]) if table is None else table
     return tuple(name for name, stage in table.items() if stage.kind == kind)
-
-
-MODEL_STAGES = tuple(s for s in STAGES if s not in stages_of_kind("rejection_sampling"))
-
 
 
 def students_rewards(weights: dict) -> dict:
@@ -567,7 +568,9 @@ def run_pretrain(pipeline: Pipeline, stage: Stage):
 
 def run_grpo(pipeline: Pipeline, stage: Stage):
     cfg, name = stage.settings, stage.name
-    trainer = GRPOTrainer(pipeline.copy_of(stage.inputs[0]), pipeline.tokenizer, rl_prompts, cfg)
+    # every step's log also counts the self-corrections (the aha moment, results.json's curves)
+    trainer = GRPOTrainer(pipeline.copy_of(stage.inputs[0]), pipeline.tokenizer, rl_prompts, cfg,
+                          text_stats=[correction_rates])
     state_path, points = pipeline.state_path(name), []
     fp = pipeline.fingerprint(name)
     if state_path.exists():   # a run that was interrupted: resume it if the recipe is the same

@@ -24,7 +24,7 @@ from ch01_what_is_reasoning.cache import load_cached, plain, save_cached, say_re
 from ch01_what_is_reasoning.locks import writer_lock
 from ch01_what_is_reasoning.verifier import verify
 
-from .aha import read_corrections
+from .aha import correction_rates, read_corrections
 from .grpo import GRPOTrainer
 from .pipeline import students_rewards
 from .tasks import random_train_problem
@@ -52,7 +52,11 @@ def thinking_start(prompt: str) -> str:
 
 class SlipTrainer(GRPOTrainer):
     """GRPO on prompts whose thinking has begun: rewards and logs see the planted start and
-    the continuation together, so a correct answer after a ' wait ' counts as one."""
+    the continuation together, so a correct answer after a ' wait ' counts as one. Each step's
+    log holds its self-correction counts (aha.correction_rates), unless `text_stats` says else."""
+
+    def __init__(self, *args, text_stats=(correction_rates,), **kwargs):
+        super().__init__(*args, text_stats=text_stats, **kwargs)
 
     def rollouts(self, prompts: list[str]):
         prompt_ids, completion_ids, texts, finished = super().rollouts(prompts)

@@ -232,11 +232,11 @@ def real_model_prompt(problem_prompt: str, tokenizer=None) -> str:
 class PolicyGRPOTrainer(GRPOTrainer):
     """Chapter 2's GRPOTrainer for any Policy: only the rollouts go through `policy.sample`."""
 
-    def __init__(self, model, tokenizer, sample_prompts, config, rewards=None):
+    def __init__(self, model, tokenizer, sample_prompts, config, rewards=None, text_stats=()):
         if not callable(getattr(model, "sample", None)):
             raise TypeError(f"{type(model).__name__} has no sample(); wrap it first: "
                             "ToyPolicy(gpt) or HFPolicy(hf_model)")
-        super().__init__(model, tokenizer, sample_prompts, config, rewards)
+        super().__init__(model, tokenizer, sample_prompts, config, rewards, text_stats)
 
     def sample(self, prompt_ids):
         """The trainer's one sampling hook, drawn through the policy."""

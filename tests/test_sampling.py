@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from helpers import make_model
 
 from ch01_what_is_reasoning.sampling import filter_logits, generate, left_pad
+
+# The first edition's sampler (finished rows decode padding to the end) lives in benchmarks/,
+# the baseline of benchmarks/speed.py; imported the way speed.py imports it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from first_edition import generate as first_edition_generate  # noqa: E402
 
 V = 30
 PAD = 0
@@ -224,11 +232,12 @@ def _rows_finishing_at_different_times(model):
 @pytest.mark.parametrize("temperature, top_p", [(0.0, None), (1.0, None), (0.7, 0.9)])
 def test_dropping_finished_rows_writes_the_same_tokens(model, temperature, top_p):
     """Finished rows leave the batch and the cache, but the random draw still covers the whole
-    batch: the same seed writes the same tokens as decoding the full batch to the end."""
+    batch: the same seed writes the same tokens as the first edition's sampler, which decodes
+    the full batch to the end (benchmarks/first_edition.py)."""
     prompts, eos = _rows_finishing_at_different_times(model)
     kw = dict(max_new_tokens=20, eos_id=eos, pad_id=PAD, temperature=temperature, top_p=top_p)
     fast = generate(model, prompts, generator=torch.Generator().manual_seed(5), **kw)
-    full = generate(model, prompts, generator=torch.Generator().manual_seed(5), drop_finished=False, **kw)
+    full = first_edition_generate(model, prompts, generator=torch.Generator().manual_seed(5), **kw)
     assert fast == full
     assert any(fast.finished) and len({len(t) for t in fast.tokens}) > 1   # rows end at different steps
 
