@@ -65,8 +65,39 @@ __all__ = ["check_format_reward", "check_consistency_reward", "check_group_advan
 
 # ------------------------------------------------------------------ 2.1: the format reward
 
+def _as_the_trainer_calls(reward: Callable) -> Callable:
+    """`reward` called exactly as the trainer calls a reward (grpo.call_reward, like TRL):
+    reward(completions, prompts=..., answer=...), all three tuples. A reward without **kwargs,
+    or one that edits its inputs, fails here rather than inside the trainer."""
+    def call(completions, prompts, answers):
+        try:
+            return reward(tuple(completions), prompts=tuple(prompts), answer=tuple(answers))
+        except (TypeError, AttributeError) as error:
+            text = str(error)
+            if "argument" in text:       # "got an unexpected keyword argument 'answer'"
+                hint = ("the trainer calls every reward as reward(completions, prompts=..., "
+                        "answer=...): end the signature with **kwargs")
+            elif "tuple" in text:        # "'tuple' object has no attribute 'append'"
+                hint = ("the trainer passes tuples: build a new list rather than changing "
+                        "the inputs")
+            else:
+                raise
+            try:
+                clearer = type(error)(f"{text} ({hint})")
+            except Exception:
+                raise error from None
+            raise clearer from error
+    return call
+
+
+def _with_prompts(completions: list, rng: random.Random) -> tuple:
+    """(completions, prompts, answers) as the trainer passes them: tuples, one each."""
+    pairs = rl_prompts(rng, len(completions))
+    return tuple(completions), tuple(p for p, _ in pairs), tuple(a for _, a in pairs)
+
+
 def _format_cases(seed: int = 0) -> list:
-    """Lists of completions: one edge case per list first, then random lists of 1-4."""
+    """(completions, prompts, answers): one edge case per batch first, then random batches of 1-4."""
     fixed = [
         "<think>3+4=7</think><answer>7</answer>",               # the template
         "<think></think><answer>7</answer>",                    # an empty thinking block is fine
@@ -93,36 +124,55 @@ def _format_cases(seed: int = 0) -> list:
         "<think>a<answer>1</answer>",
         "",
         "<think>a</think><answer>00</answer>",
+        # newlines and other whitespace (whatever str.strip() removes) inside and around the tags
+        "<think>3+4\n= 7</think><answer>7</answer>",             # a thinking of several lines
+        "<think>a</think>\t<answer>7</answer>",
+        "\r\n<think>a</think>\r\n<answer>7</answer>\r\n",
+        "<think>a</think><answer>\n7\n</answer>",
+        "\u3000<think>a</think><answer>\t7\u3000</answer>",
+        "<think>a</think><answer> 123456789012 </answer>",      # 12 digits once stripped
+        "<think>a</think><answer>۱۲۳۴۵۶۷۸۹۰۱۲</answer>",        # 12 Persian digits
+        "<think>a</think><answer>１２</answer>",                  # full-width digits: not ours
+        "<think>a</think><answer>+7</answer>",                  # int() takes these three
+        "<think>a</think><answer>1_000</answer>",
+        "<think><answer>1</answer></think>",                    # nested
+        "<Think>a</Think><Answer>7</Answer>",                   # tags are matched exactly
+        "<think>a</think><answer>7</answer><think>b</think>",   # a second thinking block after
     ]
-    cases = [([text],) for text in fixed]
     rng = random.Random(seed)
-    for _ in range(40):
+    cases = [_with_prompts([text], rng) for text in fixed]
+    for _ in range(27):
         batch = []
         for _ in range(rng.randint(1, 4)):
-            think = "".join(rng.choice("0123456789+-*=() ۱۲") for _ in range(rng.randint(0, 12)))
-            head = rng.choice(["", "", " ", "\n", "x", "<think>"])
-            gap = rng.choice(["", "", " ", "\n", "x", "</think>"])
-            value = rng.choice([str(rng.randint(0, 999)), "۴۲", "", "-1", "7 ", " 7", "a"])
+            think = "".join(rng.choice("0123456789+-*=() ۱۲\n") for _ in range(rng.randint(0, 12)))
+            head = rng.choice(["", "", " ", "\n", "x", "<think>", "\t"])
+            gap = rng.choice(["", "", " ", "\n", "x", "</think>", "\r\n"])
+            value = rng.choice([str(rng.randint(0, 999)), "۴۲", "", "-1", "7 ", " 7", "a", "\n7\t"])
             tail = rng.choice(["", "", " ", "\n", "x", "</answer>", "<answer>"])
             body = rng.choice([f"<think>{think}</think>{gap}<answer>{value}</answer>",
                                f"<think>{think}</think>{gap}<answer>{value}</answer>",
                                f"<answer>{value}</answer>", f"<think>{think}{gap}<answer>{value}"])
             batch.append(head + body + tail)
-        cases.append((batch,))
+        cases.append(_with_prompts(batch, rng))
     return cases
 
 
+def _show_reward_case(case) -> str:
+    return f"completions={case[0]!r},\n            prompts={case[1]!r}, answer={case[2]!r}"
+
+
 def check_format_reward(student: Callable) -> Verdict:
-    """Exercise 2.1: `student(completions)` -> one float per completion, 1.0 for exactly
-    <think>...</think><answer>NUMBER</answer> (see the exercise's rules), else 0.0."""
-    return check("2.1", student, format_reward, _format_cases(),
-                 show_case=lambda case: f"completions={case[0]!r}")
+    """Exercise 2.1: `student(completions, **kwargs)` -> one float per completion, 1.0 for exactly
+    <think>...</think><answer>NUMBER</answer> (see the exercise's rules), else 0.0. Called as the
+    trainer calls it: student(completions, prompts=..., answer=...), with tuples."""
+    return check("2.1", _as_the_trainer_calls(student), _as_the_trainer_calls(format_reward),
+                 _format_cases(), show_case=_show_reward_case)
 
 
 # ------------------------------------------------------------------ 2.2: the consistency reward
 
 def _consistency_cases(seed: int = 0) -> list:
-    """(completions, prompts) pairs: edge cases first, then random ones."""
+    """(completions, prompts, answers): edge cases first, then random ones."""
     latin, persian = "(3+4)*2?", "(۳+۴)*۲?"
     fixed = [
         ("<think>(3+4)*2 = 7*2 = 14</think><answer>14</answer>", latin),     # all in the prompt's script
@@ -142,28 +192,45 @@ def _consistency_cases(seed: int = 0) -> list:
         ("<think>۱</think><think>1</think><answer>1</answer>", persian),      # only the first block
         ("<think>(3+4)*2 = 14", latin),                                      # a block never closed
         ("</think>14<think>", latin),
+        # the prompt's script is its majority, wherever its first digit is
+        ("<think>۱+۲*۳ = ۷</think><answer>۷</answer>", "1+۲*۳?"),
+        # tags in unusual orders: the first </think> AFTER the first <think>
+        ("</think>1<think>۱۲</think><answer>۱۲</answer>", persian),
+        ("<think>۱<think>2</think><answer>2</answer>", persian),            # nested: "۱<think>2"
+        ("<answer>۱۲</answer><think>12</think>", persian),
+        # newlines inside the thinking and around it
+        ("<think>(۳+۴)*۲\n= ۷*۲\n= ۱۴</think>\n<answer>۱۴</answer>", persian),
+        ("<think>\n1+2\n</think>", latin),
+        # only 0-9 and ۰-۹ are digits: Arabic-Indic and superscript ones are not counted
+        ("<think>۱٣1</think><answer>1</answer>", persian),
+        ("<think>12²</think><answer>1</answer>", latin),
+        ("<think>12</think><answer>12</answer>", "٣+٤?"),                   # no digit of either script
+        ("<think>١٢ ۱۲</think><answer>۱۲</answer>", "1+۲*۳?"),
     ]
-    cases = [([c], [p]) for c, p in fixed]
     rng = random.Random(seed)
-    for _ in range(40):
-        completions, prompts = [], []
-        for prompt, _ in rl_prompts(rng, rng.randint(1, 4)):
+    cases = []
+    for completion, prompt in fixed:
+        answer = rl_prompts(rng, 1)[0][1]
+        cases.append(((completion,), (prompt,), (answer,)))
+    for _ in range(30):
+        completions, prompts, answers = [], [], []
+        for prompt, answer in rl_prompts(rng, rng.randint(1, 4)):
             digits = rng.choice(["0123456789", "۰۱۲۳۴۵۶۷۸۹", "0123456789۰۱۲۳۴۵۶۷۸۹", "0۱"])
-            think = "".join(rng.choice(digits + "+-*=() ") for _ in range(rng.randint(0, 16)))
+            think = "".join(rng.choice(digits + "+-*=() \n") for _ in range(rng.randint(0, 16)))
             completions.append(rng.choice([f"<think>{think}</think><answer>{rng.randint(0, 99)}</answer>",
                                            f"<think>{think}</think>", f"<answer>{think}</answer>"]))
             prompts.append(rng.choice([prompt, prompt, "no digits?"]))
-        cases.append((completions, prompts))
+            answers.append(answer)
+        cases.append((tuple(completions), tuple(prompts), tuple(answers)))
     return cases
 
 
 def check_consistency_reward(student: Callable) -> Verdict:
-    """Exercise 2.2: `student(completions, prompts=...)` -> the share of each thinking block's
-    digits written in its prompt's digit script (see the exercise's rules)."""
-    return check("2.2", lambda completions, prompts: student(completions, prompts=prompts),
-                 lambda completions, prompts: consistency_reward(completions, prompts=prompts),
-                 _consistency_cases(),
-                 show_case=lambda case: f"completions={case[0]!r}, prompts={case[1]!r}")
+    """Exercise 2.2: `student(completions, prompts, **kwargs)` -> the share of each thinking
+    block's digits written in its prompt's digit script (see the exercise's rules). Called as
+    the trainer calls it: student(completions, prompts=..., answer=...), with tuples."""
+    return check("2.2", _as_the_trainer_calls(student), _as_the_trainer_calls(consistency_reward),
+                 _consistency_cases(), show_case=_show_reward_case)
 
 
 # ------------------------------------------------------------------ 2.3: group advantages
@@ -216,8 +283,16 @@ def _loss_cases(seed: int = 0) -> list:
     for loss_type in ("grpo", "dapo", "dr_grpo"):
         cases.append((old + d, old, torch.tensor([1.0, 3.0]), empty_row, 0.2, 0.28, loss_type))
     cases.append((old, old.clone(), torch.tensor([0.7, -0.3]), padded, 0.2, 0.28, "grpo"))  # mu = 1
+    nothing = torch.zeros(2, 4)   # all padding: no real token at all, the loss is 0 (not 0 / 0)
+    for loss_type in ("dapo", "grpo", "dr_grpo"):
+        cases.append((old + d, old, torch.tensor([1.0, -2.0]), nothing, 0.2, 0.28, loss_type))
+    # unlikely tokens: log-probabilities near -120, whose probabilities underflow float32 to 0
+    # (the ratio is exp(logp - old_logp), never exp(logp) / exp(old_logp))
+    far = torch.tensor([[-120.0, -110.5, -130.25, -101.0], [-140.0, -125.0, -115.5, -105.0]])
+    for loss_type in ("dapo", "grpo"):
+        cases.append((far + d, far, torch.tensor([1.5, -0.5]), padded, 0.2, 0.28, loss_type))
     gen = torch.Generator().manual_seed(seed)
-    for i in range(30):
+    for i in range(25):
         n = int(torch.randint(1, 7, (1,), generator=gen))
         t = int(torch.randint(1, 9, (1,), generator=gen))
         old_logp = -torch.rand(n, t, generator=gen) * 3
@@ -236,7 +311,9 @@ def _value_and_gradient(loss_fn: Callable, of: str) -> Callable:
     `of`), labelled: the gradient is what training uses, so a loss that is right in value but
     cut from the graph is wrong."""
     def run(first, *rest):
-        first = first.clone().requires_grad_(True)
+        # the checker's own copy, made a leaf that records its gradient (an in-place change to it
+        # fails here, as it would on the model's output in training)
+        first = first.detach().requires_grad_(True)
         loss = loss_fn(first, *rest)
         if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
             raise TypeError(f"the loss must be a 0-dim tensor (one number), got {_show(loss, 120)}")
@@ -246,6 +323,7 @@ def _value_and_gradient(loss_fn: Callable, of: str) -> Callable:
         loss.backward()
         grad = first.grad if first.grad is not None else torch.zeros_like(first)
         return {"loss (value)": loss.detach(), f"gradient of the loss wrt {of}": grad}
+    run.__wrapped__ = loss_fn   # a message names the arguments as loss_fn does
     return run
 
 
@@ -501,14 +579,17 @@ def plot_experiment(result: ExperimentResult, path=None):
 SFT_VOCAB = 12
 
 
-def _sft_batch(gen, rows) -> tuple:
+def _sft_batch(gen, rows, scale: float = 2.0, pad: int | None = 0) -> tuple:
     """(logits, ids, prompt_lengths, lengths) for rows of (prompt length, length): token ids
-    right-padded with 0, and random logits standing for a model's output on them."""
+    right-padded (with 0, or with random ids when `pad` is None: `lengths` says where a row
+    ends, whatever the padding holds), and random logits standing for a model's output."""
     width = max(length for _, length in rows)
     ids = torch.zeros(len(rows), width, dtype=torch.long)
     for r, (_, length) in enumerate(rows):
         ids[r, :length] = torch.randint(1, SFT_VOCAB, (length,), generator=gen)
-    logits = torch.randn(len(rows), width, SFT_VOCAB, generator=gen) * 2
+        if pad is None:
+            ids[r, length:] = torch.randint(1, SFT_VOCAB, (width - length,), generator=gen)
+    logits = torch.randn(len(rows), width, SFT_VOCAB, generator=gen) * scale
     return logits, ids, [p for p, _ in rows], [length for _, length in rows]
 
 
@@ -523,7 +604,13 @@ def _sft_cases(seed: int = 0) -> list:
         [(2, 3), (2, 9)],              # one target token next to seven
     ]
     cases = [_sft_batch(gen, rows) for rows in fixed]
-    for _ in range(25):
+    # a confident model: logits in the hundreds, where exp() overflows and softmax rounds to 0
+    # (log(softmax(...)) is -inf there; log_softmax and cross_entropy are not)
+    cases.append(_sft_batch(gen, [(2, 6), (3, 8)], scale=150.0))
+    cases.append(_sft_batch(gen, [(1, 5)], scale=60.0))
+    # padding that is not 0: only `lengths` says where a row's real tokens end
+    cases.append(_sft_batch(gen, [(2, 4), (3, 8), (1, 2)], pad=None))
+    for _ in range(22):
         rows = []
         for _ in range(int(torch.randint(1, 5, (1,), generator=gen))):
             length = int(torch.randint(2, 10, (1,), generator=gen))
@@ -551,8 +638,10 @@ def check_sft_loss(student: Callable) -> Verdict:
     loss (a 0-dim tensor), compared on its value and on its gradient with respect to the
     logits. ids (B, T) are right-padded; row b has `lengths[b]` real tokens, of which the first
     `prompt_lengths[b]` are the prompt."""
-    return check("2.8", _value_and_gradient(lambda *c: student(*c[:2], tuple(c[2]), tuple(c[3])),
-                                            "logits"),
+    def sft_loss(logits, ids, prompt_lengths, lengths):   # the lengths come as tuples
+        return student(logits, ids, tuple(prompt_lengths), tuple(lengths))
+
+    return check("2.8", _value_and_gradient(sft_loss, "logits"),
                  _value_and_gradient(completion_only_loss, "logits"), _sft_cases(), compare=_same_parts,
                  show_case=lambda c: (f"ids={_show(c[1], 300)}\n  prompt_lengths={c[2]}, "
                                       f"lengths={c[3]}, logits of shape {tuple(c[0].shape)}"))
@@ -576,11 +665,16 @@ def _rejection_cases(seed: int = 0) -> list:
         (latin, "<think>seven times two</think><answer>14</answer>"),      # thinking without digits
         (persian, "<think>(۳+۴)*۲ = ۷*۲ = ۱۴</think><answer>14</answer>"),  # answer's script: free
         (latin, right), (latin, right),                                    # the same sample twice
+        # well-formed with newlines and tabs inside and around the blocks: kept
+        (latin, "<think>(3+4)*2\n= 7*2\n= 14</think>\n<answer>\t14\n</answer>\n"),
+        (latin, "<answer>14</answer><think>(3+4)*2 = 14</think>"),         # blocks swapped
+        (latin, "<think>(3+4)*2 = 14</think><answer>14</answer><answer>14</answer>"),  # twice
+        (latin, "<think>(3+4)*2 = 14 ٣</think><answer>14</answer>"),       # ٣ is no digit of ours
     ]
     cases = [((p,), (c,), (14,)) for p, c in fixed]
     cases.append(tuple(zip(*[(p, c, 14) for p, c in fixed])))             # all in one batch
     rng = random.Random(seed)
-    for _ in range(30):
+    for _ in range(26):
         rows = []
         for prompt, value in rl_prompts(rng, rng.randint(1, 6)):
             script = "persian" if any(ch in "۰۱۲۳۴۵۶۷۸۹" for ch in prompt) else "latin"
@@ -602,8 +696,10 @@ def check_rejection_filter(student: Callable) -> Verdict:
     rejection sampling keeps, in order: right, well-formed, with a non-empty thinking block
     whose digits are all in the prompt's script. The lists come as tuples (a filter that edits
     its inputs fails loudly instead of changing the teacher's samples)."""
-    return check("2.9", lambda p, c, a: [tuple(pair) for pair in student(p, c, a)],
-                 lambda p, c, a: keep_for_sft(p, c, a)["kept"], _rejection_cases(),
+    def kept(prompts, completions, answers):
+        return [tuple(pair) for pair in student(prompts, completions, answers)]
+
+    return check("2.9", kept, lambda p, c, a: keep_for_sft(p, c, a)["kept"], _rejection_cases(),
                  show_case=lambda c: "\n  ".join(f"{p!r:<14} {x!r}  (answer {a})" for p, x, a in zip(*c)))
 
 
@@ -675,19 +771,29 @@ def grpo_update(model, optimizer, prompt_ids, completion_ids, finished, rewards,
     return loss
 
 
+NO_UPDATE = "no update: nothing was kept"
+
+
 def _update_and_read(update: Callable) -> Callable:
     """Run `update` on a fresh tiny GPT (plain SGD, so the step shows the gradient it used) and
-    return what to compare: the loss, every parameter's gradient, every parameter after."""
+    return what to compare: the loss, every parameter's gradient, every parameter after.
+
+    The parameters come with stale gradients, as they do in training after the previous step's
+    backward pass: an update that forgets to zero them adds them to its own."""
     def run(seed, prompt_ids, completion_ids, finished, rewards):
         model = _tiny_policy(seed)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+        stale = torch.Generator().manual_seed(seed + 1)
+        for p in model.parameters():
+            p.grad = torch.randn(p.shape, generator=stale)
         loss = update(model, optimizer, prompt_ids, completion_ids, finished, rewards)
         if loss is not None and not isinstance(loss, torch.Tensor):
             raise TypeError(f"return the loss tensor (or None when nothing was kept), got {_show(loss, 80)}")
         names = [n for n, _ in model.named_parameters()]
         grads = [torch.zeros_like(p) if p.grad is None else p.grad.detach() for p in model.parameters()]
         return Update({"loss (value)": None if loss is None else float(loss.detach()),
-                       "gradients (after clipping), by parameter": dict(zip(names, grads)),
+                       "gradients (after clipping), by parameter":
+                           NO_UPDATE if loss is None else dict(zip(names, grads)),
                        "parameters after the update": {n: p.detach()
                                                        for n, p in model.named_parameters()}})
     return run
@@ -701,16 +807,19 @@ class Update(dict):
         loss = self["loss (value)"]
         grads = self["gradients (after clipping), by parameter"]
         after = self["parameters after the update"]
-        lines = [f"loss (value) {'None (no update)' if loss is None else f'{loss:.6g}'}",
+        lines = [f"loss (value) {'None (no update)' if loss is None else f'{loss:.8g}'}",
                  "  parameter: gradient norm (after clipping) | sum of the parameters after the update"]
-        lines += [f"  {n}: {float(g.norm()):.6g} | {float(after[n].sum()):.6g}" for n, g in grads.items()]
+        for n, p in after.items():
+            norm = "-" if not isinstance(grads, dict) else f"{float(grads[n].norm()):.8g}"
+            lines.append(f"  {n}: {norm} | {float(p.sum()):.8g}")
         return "\n".join(lines)
 
 
 def _same_update(expected: dict, got: dict) -> bool:
     for part, value in expected.items():
         if isinstance(value, dict):
-            if not all(same(value[n], got[part][n], tol=1e-4) for n in value):
+            if not isinstance(got[part], dict) or not all(same(value[n], got[part][n], tol=1e-4)
+                                                          for n in value):
                 return False
         elif (value is None) != (got[part] is None) or (value is not None and not same(value, got[part])):
             return False

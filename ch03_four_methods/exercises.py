@@ -56,7 +56,7 @@ from .chapter import SETTINGS
 from .scaling import sample_pool, scaling_curves
 from .voting import best_of_n, majority_vote, pass_at_k
 
-NAN = float("nan")
+NAN, INF = float("nan"), float("inf")
 
 
 # ------------------------------------------------------------------ 3.1 majority vote
@@ -143,10 +143,18 @@ def _best_of_n_cases(seed: int = 0) -> list:
         ([done(1), done(2), done(2)], [-1.0, -0.5, -2.0]),           # negative scores
         ([done(8)], [0.0]),                                          # one sample
         ([done(5), done(9), done(9), done(5)], [0.75, 0.25, 0.25, 0.75]),  # 5 and 9 tie on votes
+        # -inf is a number: worse than any other, better than NaN (NaN is not -inf)
+        ([done(1), done(2)], [NAN, -INF]),
+        ([done(7), done(8), done(8)], [-INF, NAN, NAN]),
+        ([done(3), done(4), done(4)], [NAN, INF, 0.5]),
+        # an answer is what verify reads: whitespace around it is fine, ٣ is no digit of ours
+        ([done(4), done(" 9 "), done("\n9\n")], [1.0, 1.0, 0.0]),
+        ([done("٣"), done("٣"), done(5)], [1.0, 1.0, 1.0]),
+        ([done(2), done("\t2"), done(3), done(3)], [0.5, 0.5, 0.5, 0.5]),
     ]
     rng = random.Random(seed)
     cases = [(list(c), list(s)) for c, s in fixed]
-    for _ in range(40):
+    for _ in range(34):
         n = rng.randint(1, 8)
         completions = []
         for _ in range(n):

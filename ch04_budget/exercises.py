@@ -128,8 +128,13 @@ def _price_cases(seed: int = 0) -> list:
              (1e15, 10.0, "cuda:3"),
              (1e15, 10.0, "tpu"),                 # no price for it: ValueError
              (1e15, 10.0, "gpu"),                 # not a torch device name: ValueError
-             (3.7e12, 12.5, "cpu")]               # a toy run: tiny amounts
-    for _ in range(20):
+             (3.7e12, 12.5, "cpu"),               # a toy run: tiny amounts
+             (2e14, 30.0, "cpu:0"),               # any device may carry an index
+             (2e14, 30.0, "mps:0"),
+             (2e14, 30.0, "cuda0"),               # only the part before a ":" is the device
+             (2e14, 30.0, "CUDA"),                # names are matched exactly: no price
+             (2e14, 30.0, "xla:0")]
+    for _ in range(15):
         cases.append((10 ** rng.uniform(9, 25), round(rng.uniform(0, 1e5), 2),
                       rng.choice(["cpu", "cuda", "cuda:0", "cuda:1", "mps"])))
     return cases
@@ -151,8 +156,14 @@ def _journey_pair_cases(seed: int = 0) -> list:
              ("(3+4)*2-5?", "<think>(3+4)*2-5 = 7*2-5 = 14-5 = 8 wait 9</think><answer>9</answer>"),
              ("(3+4)*2-5?", "<think>(3+4)*2-5 = 7*2-5 = 14-5 = 9</think><answer>9</answer>"),   # clean
              ("۶+۲?", "<think>۶+۲ = ۷ wait ۸</think><answer>۸</answer>"),
-             ("2*3?", "<think>2*3 = 4 wait 6</think><answer>6</answer>")]
-    for i in range(30):
+             ("2*3?", "<think>2*3 = 4 wait 6</think><answer>6</answer>"),
+             # " wait " is a space, wait, a space: nothing else marks a correction
+             ("2*3?", "<think>2*3 = 6 wait</think><answer>6</answer>"),
+             ("2*3?", "<think>2*3 = 4\nwait\n6</think><answer>6</answer>"),
+             ("2*3?", "<think>2*3 = 4 Wait 6</think><answer>6</answer>"),
+             ("2*3?", "<think>2*3 = 4 awaited 6</think><answer>6</answer>"),
+             ("why wait 2*3?", "<think>2*3 = 6</think><answer>6</answer>")]   # the prompt is not cut
+    for i in range(25):
         problem = random_problem(rng, rng.randint(1, 5), rng.choice(["latin", "persian"]))
         corrected = i % 5 != 0          # every fifth a clean solution, kept whole
         cases.append((problem.prompt(), step_by_step_completion(problem, rng, correction=corrected)))
@@ -223,7 +234,15 @@ def _recovery_cases(seed: int = 0) -> list:
     # prefixes that already hold a corrected step: only what the model wrote after them counts
     cases.append(case([run(p[3], "accident", _corrected_prefix(p[3], rng)), run(p[0], "noticed")]))
     cases.append(case([run(p[4], "gave in", _corrected_prefix(p[4], rng)), run(p[2], "gave in")]))
-    for _ in range(25):
+    # a prefix that holds a correction, and the model writes one of its own: it noticed
+    cases.append(case([run(p[3], "noticed", _corrected_prefix(p[3], rng)), run(p[1], "gave in")]))
+    cases.append(case([run(p[0], "noticed", _corrected_prefix(p[0], rng))]))
+    # a model that writes " wait " twice noticed once: a rate counts runs, not waits
+    completion, prefix, answer = run(p[2], "noticed")
+    again = WAIT + to_script(str(answer + 3), p[2].script)      # a second try before the fix
+    cases.append(case([(prefix + again + completion[len(prefix):], prefix, answer),
+                       run(p[5], "gave in")]))
+    for _ in range(22):
         rows = []
         for _ in range(rng.randint(1, 6)):
             problem = random_problem(rng, rng.randint(1, 5), rng.choice(["latin", "persian"]))

@@ -4,6 +4,7 @@ experiment runners at tiny sizes, and the two notebooks' structure."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import time
@@ -81,12 +82,104 @@ def test_check_says_not_done_yet_for_a_stub_and_quiet_prints_nothing(capsys):
     assert capsys.readouterr().out == ""
 
 
-def test_check_gives_each_call_its_own_copy_of_tensor_cases():
+def test_check_gives_each_call_its_own_copy_and_fails_a_function_that_changes_its_input():
     def in_place(x):
         return x.add_(1)
     case = torch.zeros(3)
     v = check("9.5", in_place, lambda x: x + 1, [(case,), (case,)], quiet=True)
+    assert v.status == FAILED and v.cases == 1 and torch.equal(case, torch.zeros(3))
+    assert "changed its input `x` (argument 1) in place" in v.message
+    assert "before the call" in v.message and "after the call" in v.message
+    # the reference may do as it likes with its own copy; the student's copy is a fresh one
+    v = check("9.5", lambda x: x + 1, in_place, [(case,), (case,)], quiet=True)
     assert v.passed and torch.equal(case, torch.zeros(3))
+
+
+def _sorts(answers, scores):
+    answers.sort()
+    return len(answers)
+
+
+def _adds_a_key(record):
+    record["total"] = sum(record.values())
+    return record["total"]
+
+
+def _changes_a_nested_list(rows):
+    rows[1].append(0)
+    return len(rows)
+
+
+def _reshapes_in_place(x):
+    x.unsqueeze_(0)
+    return x.sum()
+
+
+def _fills_a_nan(x):
+    x[x.isnan()] = 0.0
+    return x.sum()
+
+
+@pytest.mark.parametrize("changes, case", [
+    (_sorts, ([3, 1, 2], [0.5, 0.2, 0.1])),
+    (_adds_a_key, ({"a": 1, "b": 2},)),
+    (_changes_a_nested_list, ([[1], [2, 3]],)),
+    (_reshapes_in_place, (torch.ones(2, 3),)),                   # same values, another shape
+    (_fills_a_nan, (torch.tensor([1.0, float("nan")]),)),
+], ids=["sorts a list", "adds a key to a dict", "appends to a nested list",
+        "reshapes a tensor in place", "fills a NaN in place"])
+def test_check_fails_any_change_to_an_input_and_names_the_argument(changes, case):
+    original = repr(case)
+    v = check("9.5", changes, changes, [case], quiet=True)   # the reference changes only its copy
+    assert v.status == FAILED and "changed its input" in v.message, v
+    assert f"`{next(iter(inspect.signature(changes).parameters))}` (argument 1)" in v.message
+    assert repr(case) == original                       # the checker's own case is untouched
+
+
+def test_check_accepts_a_function_that_leaves_its_inputs_alone_nan_and_models_included():
+    model = torch.nn.Linear(2, 1)
+
+    def reads(x, rows, record, net):
+        return float(torch.nan_to_num(x).sum()) + len(rows) + len(record) + float(net.weight.detach().sum())
+    case = (torch.tensor([1.0, float("nan")]), [[1], [2]], {"a": 1}, model)
+    assert check("9.5", reads, reads, [case], quiet=True).passed
+
+
+def test_check_fails_a_function_that_changes_a_model_it_is_given():
+    def trains(net):
+        with torch.no_grad():
+            net.weight.add_(1.0)
+        return 0
+
+    def switches_mode(net):
+        net.train()
+        return 0
+    for fn in (trains, switches_mode):
+        v = check("9.5", fn, lambda net: 0, [(torch.nn.Linear(2, 1).eval(),)], quiet=True)
+        assert v.status == FAILED and "changed its input `net`" in v.message, fn.__name__
+
+
+def test_check_restores_the_thread_count_even_when_the_function_raises():
+    before = torch.get_num_threads()
+    check("9.5", lambda x: 1 / x, lambda x: 1.0, [(0,)], quiet=True)
+    check("9.5", stub, lambda x: 1.0, [(0,)], quiet=True)
+    assert torch.get_num_threads() == before
+
+
+def test_a_failing_case_shows_numbers_to_eight_digits_and_names_the_part_that_differs():
+    def parts(x):
+        return {"loss (value)": torch.tensor(0.12345678), "gradient": torch.tensor([1.0, 2.0])}
+
+    def wrong_gradient(x):
+        return {"loss (value)": torch.tensor(0.12345678), "gradient": torch.tensor([1.0, 2.00002])}
+    v = check("9.7", wrong_gradient, parts, [(0,)], quiet=True,
+              compare=lambda e, g: all(same(e[k], g[k], tol=1e-6) for k in e))
+    assert "differs from the reference in: gradient." in v.message, v.message
+    assert "[loss (value)]" in v.message and "0.12345678" in v.message
+    assert "2.00002" in v.message               # 4 decimals would print 2.0000 twice
+    v = check("9.7", lambda x: 0.123456789, lambda x: 0.1234568, [(0,)], quiet=True,
+              compare=lambda e, g: e == g)
+    assert "expected: 0.1234568" in v.message and "got:      0.12345679" in v.message
 
 
 def test_check_uses_the_given_compare_and_show_case():
@@ -169,14 +262,49 @@ def test_causal_mask_checker_rejects(broken):
     assert check_causal_mask(broken).status == FAILED
 
 
+# Wrong only at the edges of a context (a whole 128-token block, its last position, lengths past
+# a fixed buffer): the first cases never reached them.
+_BUFFER_64 = torch.ones(64, 64, dtype=torch.bool).tril()
+_BUFFER_128 = torch.ones(128, 128, dtype=torch.bool).tril()
+
+
+def mask_from_a_64_token_buffer(T, past):        # a precomputed mask, sliced
+    return _BUFFER_64[past:past + T, :past + T]
+
+
+def mask_from_a_block_size_buffer(T, past):      # the model's 128 positions, and no more
+    return _BUFFER_128[past:past + T, :past + T]
+
+
+def mask_positions_in_bfloat16(T, past):         # bfloat16 counts exactly only up to 256
+    query = torch.arange(past, past + T, dtype=torch.bfloat16)[:, None]
+    key = torch.arange(past + T, dtype=torch.bfloat16)[None, :]
+    return key <= query
+
+
+def mask_capped_at_the_block_size(T, past):      # "a query sees at most 128 keys"
+    mask = torch.ones(T, past + T, dtype=torch.bool).tril(past)
+    return mask & torch.ones_like(mask).triu(past - 127)
+
+
+MASK_EDGES = [mask_from_a_64_token_buffer, mask_from_a_block_size_buffer,
+              mask_positions_in_bfloat16, mask_capped_at_the_block_size]
+
+
+@pytest.mark.parametrize("broken", MASK_EDGES)
+def test_causal_mask_checker_rejects_masks_wrong_at_the_edges_of_a_context(broken):
+    assert check_causal_mask(broken).status == FAILED
+
+
 def test_causal_mask_checker_says_not_done_for_the_stub():
     assert check_causal_mask(stub).status == NOT_DONE
 
 
 # ------------------------------------------------------------------ 1.2 top-p
 
-def _top_p(logits, top_p, drop_rule, ascending=False, unsort=True, fill=float("-inf"), dim=-1):
-    if top_p >= 1:
+def _top_p(logits, top_p, drop_rule, ascending=False, unsort=True, fill=float("-inf"), dim=-1,
+           shortcut=True):
+    if top_p >= 1 and shortcut:
         return logits.clone()
     sorted_logits, order = torch.sort(logits, dim=-1, descending=not ascending)
     probs = torch.softmax(sorted_logits, dim=dim)
@@ -223,6 +351,48 @@ def test_top_p_checker_accepts_the_course_function():
                                     top_p_softmax_over_the_batch, top_p_in_vocabulary_order])
 def test_top_p_checker_rejects(broken):
     assert check_top_p_filter(broken).status == FAILED
+
+
+def top_p_softmax_by_hand(logits, top_p):       # exp() before subtracting the max: overflows
+    if top_p >= 1:
+        return logits.clone()
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    weights = sorted_logits.exp()
+    probs = weights / weights.sum(-1, keepdim=True)
+    sorted_logits = sorted_logits.masked_fill(probs.cumsum(-1) - probs >= top_p, float("-inf"))
+    return torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+
+
+def top_p_keeps_an_exact_tie(logits, top_p):    # <=: the mass before it *reaching* top_p keeps it
+    return _top_p(logits, top_p, lambda c, p, t: c - p > t)
+
+
+def top_p_without_the_top_p_1_rule(logits, top_p):   # rounding to 1.0 drops tokens at top_p = 1
+    return _top_p(logits, top_p, lambda c, p, t: c - p >= t, shortcut=False)
+
+
+def top_p_in_place(logits, top_p):              # writes the -infs into the caller's logits
+    keep = _top_p(logits, top_p, lambda c, p, t: c - p >= t) > float("-inf")
+    return logits.masked_fill_(~keep, float("-inf"))
+
+
+TOP_P_EDGES = [top_p_softmax_by_hand, top_p_keeps_an_exact_tie, top_p_without_the_top_p_1_rule,
+               top_p_in_place]
+
+
+@pytest.mark.parametrize("broken", TOP_P_EDGES)
+def test_top_p_checker_rejects_filters_wrong_on_ties_extreme_logits_or_their_input(broken):
+    assert check_top_p_filter(broken).status == FAILED
+
+
+def test_top_p_ties_are_exact_in_float32():
+    """The tie cases rely on softmax giving exact halves and quarters (ln 2 in float32)."""
+    from ch01_what_is_reasoning.exercises import _top_p_cases
+    for logits, top_p in _top_p_cases()[5:7]:
+        probs = torch.softmax(logits, -1)
+        assert set(probs.flatten().tolist()) <= {0.5, 0.25, 0.125}
+        kept = filter_logits(logits, top_p=top_p) > float("-inf")
+        assert torch.equal(probs.where(kept, torch.zeros(())).sum(-1), torch.full((len(probs),), top_p))
 
 
 def test_top_p_checker_says_not_done_for_the_stub():
@@ -290,6 +460,100 @@ def test_answer_checker_rejects(broken):
     assert check_extract_answer(broken).status == FAILED
 
 
+# Rule by rule, versions the first 48 texts all let through (the sweep's 7 extraction bugs passed).
+THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE = "<think>", "</think>", "<answer>", "</answer>"
+PERSIAN_TO_LATIN = str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789")
+
+
+def answer_after_the_last_think(text):             # rfind: the last </think>, not the first
+    i = text.rfind(THINK_CLOSE)
+    return _answer(text[i + len(THINK_CLOSE):] if THINK_OPEN in text and i >= 0 else text, think=False)
+
+
+def answer_after_any_close_if_opened(text):        # the first </think> anywhere, once <think> exists
+    if THINK_OPEN in text and THINK_CLOSE in text:
+        text = text.split(THINK_CLOSE, 1)[1]
+    return _answer(text, think=False)
+
+
+def answer_after_an_unclosed_think(text):          # an open <think> also moves the start
+    i = text.find(THINK_OPEN)
+    if i >= 0 and text.find(THINK_CLOSE, i) < 0:
+        return _answer(text[i + len(THINK_OPEN):], think=False)
+    return _answer(text)
+
+
+def answer_falls_back_to_the_start(text):          # no <answer> after the thinking: take one before
+    i = text.find(THINK_OPEN)
+    j = text.find(THINK_CLOSE, i + len(THINK_OPEN)) if i >= 0 else -1
+    start = j + len(THINK_CLOSE) if i >= 0 and j >= 0 else 0
+    return _answer(text[start:] if ANSWER_OPEN in text[start:] else text, think=False)
+
+
+def answer_close_searched_from_the_start(text):    # the </answer> found before the <answer>
+    i = text.find(THINK_OPEN)
+    j = text.find(THINK_CLOSE, i + len(THINK_OPEN)) if i >= 0 else -1
+    start = j + len(THINK_CLOSE) if i >= 0 and j >= 0 else 0
+    a, b = text.find(ANSWER_OPEN, start), text.find(ANSWER_CLOSE, start)
+    return None if a < 0 or b < 0 else parse_number(text[a + len(ANSWER_OPEN):b])[0]
+
+
+def answer_by_regex_without_dotall(text):          # "." stops at a newline
+    thinking = re.search(r"<think>.*?</think>", text)
+    rest = text[thinking.end():] if thinking else text
+    found = re.search(r"<answer>(.*?)</answer>", rest)
+    return parse_number(found.group(1))[0] if found else None
+
+
+def answer_by_regex_ignoring_case(text):           # <Answer> is not <answer>
+    thinking = re.search(r"<think>.*?</think>", text, re.S | re.I)
+    found = re.search(r"<answer>(.*?)</answer>", text[thinking.end():] if thinking else text, re.S | re.I)
+    return parse_number(found.group(1))[0] if found else None
+
+
+def answer_strips_spaces_only(text):               # strip(" "): a newline or tab stays
+    return _answer(text, parse=lambda s: int(s.strip(" ").translate(PERSIAN_TO_LATIN))
+                   if s.strip(" ") and len(s.strip(" ")) <= 12 and all(
+                       c in "0123456789۰۱۲۳۴۵۶۷۸۹" for c in s.strip(" ")) else None)
+
+
+def answer_counts_length_before_stripping(text):   # " 123456789012 " is 14 characters
+    return _answer(text, parse=lambda s: parse_number(s)[0] if len(s) <= 12 else None)
+
+
+def answer_with_isdecimal(text):                   # isdecimal() and int(): any script's digits
+    return _answer(text, parse=lambda s: int(s) if s.strip().isdecimal() and len(s.strip()) <= 12
+                   else None)
+
+
+def answer_with_int_of_latin_text(text):           # int() also takes "+5" and "1_000"
+    def parse(s):
+        s = s.strip().translate(PERSIAN_TO_LATIN)
+        try:
+            return int(s) if s.isascii() and len(s) <= 12 and not s.startswith("-") else None
+        except ValueError:
+            return None
+    return _answer(text, parse=parse)
+
+
+def answer_zero_is_no_answer(text):                # `or None` turns the answer 0 into None
+    return _answer(text) or None
+
+
+ANSWER_EDGES = [answer_after_the_last_think, answer_after_any_close_if_opened,
+                answer_after_an_unclosed_think, answer_falls_back_to_the_start,
+                answer_close_searched_from_the_start, answer_by_regex_without_dotall,
+                answer_by_regex_ignoring_case, answer_strips_spaces_only,
+                answer_counts_length_before_stripping, answer_with_isdecimal,
+                answer_with_int_of_latin_text, answer_zero_is_no_answer]
+
+
+@pytest.mark.parametrize("broken", ANSWER_EDGES)
+def test_answer_checker_rejects_extractions_wrong_on_tag_orders_whitespace_or_digits(broken):
+    v = check_extract_answer(broken)
+    assert v.status == FAILED and "expected" in v.message, v
+
+
 def test_answer_checker_says_not_done_for_the_stub():
     assert check_extract_answer(stub).status == NOT_DONE
 
@@ -353,6 +617,37 @@ def test_encode_checker_accepts_the_course_function_and_the_spec():
                                     encode_every_special_token_as_a_tag, encode_with_key_error,
                                     encode_with_bos])
 def test_encode_checker_rejects(broken):
+    assert check_encode(broken).status == FAILED
+
+
+def encode_stripped(text):                         # " 3+4? " loses its spaces
+    return _encode(text.strip())
+
+
+def encode_by_regex(text):                         # re.findall(".") skips a newline silently
+    ids = []
+    for piece in re.findall(r"</?think>|</?answer>|.", text):
+        if piece not in TOK.stoi:
+            raise ValueError(f"unknown character {piece!r}")
+        ids.append(TOK.stoi[piece])
+    return ids
+
+
+def encode_any_digit(text):                        # ٣ or １ read as the Latin digit
+    import unicodedata
+    return _encode("".join(str(unicodedata.digit(c)) if c.isdigit() and c not in TOK.stoi else c
+                           for c in text))
+
+
+def encode_skipping_whitespace(text):              # "\n" and "\r" are not characters of ours
+    return _encode("".join(c for c in text if c in TOK.stoi or not c.isspace()))
+
+
+ENCODE_EDGES = [encode_stripped, encode_by_regex, encode_any_digit, encode_skipping_whitespace]
+
+
+@pytest.mark.parametrize("broken", ENCODE_EDGES)
+def test_encode_checker_rejects_encoders_wrong_on_whitespace_or_other_digits(broken):
     assert check_encode(broken).status == FAILED
 
 

@@ -4,6 +4,7 @@ the path the chapter trains with), accepts a solution written from the exercise'
 rejects plausible wrong ones, including a solution that edits its inputs."""
 
 import copy
+import re
 
 import torch
 import torch.nn.functional as F
@@ -68,6 +69,61 @@ def _sft_broken(kind):
 
 SFT_BROKEN = ["prompt_in_loss", "padding_in_loss", "not_shifted", "first_token_left_out",
               "mean_of_rows", "sum", "detached"]
+
+
+def sft_ignore_index_in_place(logits, ids, prompt_lengths, lengths):
+    """cross_entropy's ignore_index, written into the caller's ids (targets is a view of them)."""
+    targets = ids[:, 1:]
+    position = torch.arange(1, ids.shape[1])[None, :]
+    targets[(position < torch.tensor(prompt_lengths)[:, None])
+            | (position >= torch.tensor(lengths)[:, None])] = -100
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                           ignore_index=-100)
+
+
+def sft_log_of_softmax(logits, ids, prompt_lengths, lengths):
+    """log(softmax(...)): a probability that rounds to 0 gives -inf (log_softmax does not)."""
+    logp = torch.log(torch.softmax(logits[:, :-1], dim=-1)).gather(-1, ids[:, 1:, None]).squeeze(-1)
+    position = torch.arange(1, ids.shape[1])[None, :]
+    mask = (position >= torch.tensor(prompt_lengths)[:, None]) & (position < torch.tensor(lengths)[:, None])
+    return -(logp * mask).sum() / mask.sum()
+
+
+def sft_padding_is_id_0(logits, ids, prompt_lengths, lengths):
+    """Padding found by its id (0), not by `lengths`."""
+    targets = ids[:, 1:]
+    position = torch.arange(1, ids.shape[1])[None, :]
+    mask = (position >= torch.tensor(prompt_lengths)[:, None]) & (targets != 0)
+    per_token = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                reduction="none")
+    return (per_token * mask.reshape(-1)).sum() / mask.sum()
+
+
+def sft_log_sum_exp_by_hand(logits, ids, prompt_lengths, lengths):
+    """log(sum(exp(logits))) without subtracting the max: inf for logits in the hundreds."""
+    logp = logits - logits.exp().sum(-1, keepdim=True).log()
+    return sft_from_the_text_on_logp(logp, ids, prompt_lengths, lengths)
+
+
+def sft_from_the_text_on_logp(logp, ids, prompt_lengths, lengths):
+    total, count = 0.0, 0
+    for b in range(ids.shape[0]):
+        targets = ids[b, prompt_lengths[b]:lengths[b]]
+        rows = logp[b, prompt_lengths[b] - 1:lengths[b] - 1]
+        total = total - rows.gather(-1, targets[:, None]).sum()
+        count += len(targets)
+    return total / count
+
+
+SFT_EDGES = [sft_ignore_index_in_place, sft_log_of_softmax, sft_padding_is_id_0, sft_log_sum_exp_by_hand]
+
+
+def test_the_sft_loss_checker_rejects_losses_wrong_on_confident_logits_padding_or_their_ids():
+    for broken in SFT_EDGES:
+        v = ex.check_sft_loss(broken)
+        assert v.status == FAILED, broken.__name__
+        if broken is sft_ignore_index_in_place:
+            assert "changed its input `ids` (argument 2)" in v.message
 
 
 def test_the_sft_reference_is_the_loss_the_course_trains_with():
@@ -145,10 +201,42 @@ FILTER_BROKEN = ["keeps_wrong", "ignores_format", "keeps_mixed",
 
 
 def test_the_filter_keeps_exactly_the_right_clean_one_script_samples():
-    prompts, completions, answers = ex._rejection_cases()[12]     # every edge case in one batch
+    prompts, completions, answers = ex._rejection_cases()[16]     # every edge case in one batch
     kept = keep_for_sft(prompts, completions, answers)
-    assert [completions.index(c) for _, c in kept["kept"]] == [0, 1, 9, 0, 0]  # twins kept twice
-    assert kept["correct"] == 8 and kept["consistent"] == 5      # wrong, unthought, untidy: out
+    # twins kept twice; newlines and tabs around the blocks are fine, and ٣ is no digit of ours
+    assert [completions.index(c) for _, c in kept["kept"]] == [0, 1, 9, 0, 0, 12, 15]
+    assert kept["correct"] == 10 and kept["consistent"] == 7     # wrong, unthought, untidy: out
+
+
+def filter_by_regex_without_dotall(prompts, completions, answers):
+    """Its own well-formedness test, a regex whose "." stops at a newline."""
+    pattern = re.compile(r"\s*<think>(.+?)</think>\s*<answer>\s*(\S+)\s*</answer>\s*")
+    return [(p, c) for p, c in filter_from_the_text(prompts, completions, answers)
+            if pattern.fullmatch(c)]
+
+
+def filter_with_isdigit(prompts, completions, answers):
+    """Its own one-script test with str.isdigit(): ٣ in the thinking is taken for a digit."""
+    kept = []
+    for prompt, completion in filter_from_the_text(prompts, completions, answers):
+        script = "0123456789" if any(ch in "0123456789" for ch in prompt) else "۰۱۲۳۴۵۶۷۸۹"
+        if all(ch in script for ch in verify(completion).thinking if ch.isdigit()):
+            kept.append((prompt, completion))
+    return kept
+
+
+def filter_lists_its_inputs_and_sorts(prompts, completions, answers):
+    """Turns the tuples into lists to sort them: the pairs come back out of order."""
+    rows = sorted(zip(prompts, completions, answers), key=lambda row: row[1])
+    return filter_from_the_text(*zip(*rows)) if rows else []
+
+
+FILTER_EDGES = [filter_by_regex_without_dotall, filter_with_isdigit, filter_lists_its_inputs_and_sorts]
+
+
+def test_the_rejection_checker_rejects_filters_wrong_on_whitespace_or_other_digits():
+    for broken in FILTER_EDGES:
+        assert status(ex.check_rejection_filter, broken) == FAILED, broken.__name__
 
 
 def test_the_rejection_checker_accepts_the_text_and_rejects_every_broken_version():
@@ -216,6 +304,48 @@ def _update_broken(kind):
 
 UPDATE_BROKEN = ["no_std", "batch_baseline", "keeps_truncated", "keeps_equal_groups",
                  "prompt_in_loss", "plain_logp", "sum", "no_clipping"]
+
+
+def update_without_zero_grad(model, optimizer, prompt_ids, completion_ids, finished, rewards):
+    """Right on a fresh model; in training it adds the previous step's gradients to its own."""
+    zero_grad = optimizer.zero_grad
+    optimizer.zero_grad = lambda *a, **k: None
+    try:
+        return update_from_the_text(model, optimizer, prompt_ids, completion_ids, finished, rewards)
+    finally:
+        optimizer.zero_grad = zero_grad
+
+
+def update_centres_the_rewards_in_place(model, optimizer, prompt_ids, completion_ids, finished,
+                                        rewards):
+    """Right values, but the caller's rewards (the trainer logs them) are centred in place."""
+    rewards -= rewards.mean(1, keepdim=True)
+    return update_from_the_text(model, optimizer, prompt_ids, completion_ids, finished, rewards)
+
+
+def update_zero_grad_after_backward(model, optimizer, prompt_ids, completion_ids, finished, rewards):
+    """zero_grad() between backward() and step(): the step moves nothing."""
+    step = optimizer.step
+
+    def zero_then_step(*a, **k):
+        optimizer.zero_grad()
+        return step(*a, **k)
+    optimizer.step = zero_then_step
+    try:
+        return update_from_the_text(model, optimizer, prompt_ids, completion_ids, finished, rewards)
+    finally:
+        optimizer.step = step
+
+
+UPDATE_EDGES = [update_without_zero_grad, update_centres_the_rewards_in_place,
+                update_zero_grad_after_backward]
+
+
+def test_the_grpo_step_checker_rejects_updates_that_keep_stale_gradients_or_edit_the_rewards():
+    for broken in UPDATE_EDGES:
+        v = ex.check_grpo_step(broken)
+        assert v.status == FAILED, broken.__name__
+    assert "changed its input `rewards`" in ex.check_grpo_step(update_centres_the_rewards_in_place).message
 
 
 def test_the_update_reference_is_the_trainers_update():

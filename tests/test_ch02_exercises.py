@@ -2,6 +2,7 @@
 one written from the exercise's text alone), rejects realistic broken ones, and calls a stub
 "not done yet"; the experiment runners work at the tiny preset and write nothing to runs/."""
 
+import re
 
 import pytest
 import torch
@@ -27,19 +28,27 @@ def status(checker, fn):
 
 # ------------------------------------------------------------------ 2.1 format reward
 
-def format_from_the_text(completions, **kwargs):
-    """Written from exercise 2.1's rules only (what a student writes)."""
+def _digits_only(value):
+    return all(ch in DIGITS for ch in value)
+
+
+def format_from_the_text(completions, *, ws=None, length_before_strip=False, number=_digits_only,
+                         **kwargs):
+    """Written from exercise 2.1's rules only (what a student writes); the keywords plant a bug:
+    `ws` the characters taken for whitespace (None: what str.strip() removes), `number` the test
+    of rule 5."""
     def well_formed(text):
         if any(text.count(tag) != 1 for tag in TAGS):
             return False
-        text = text.strip()
+        text = text.strip(ws)
         if not text.startswith("<think>"):
             return False
-        rest = text.split("</think>", 1)[1].lstrip()
+        rest = text.split("</think>", 1)[1].lstrip(ws)
         if not rest.startswith("<answer>") or not rest.endswith("</answer>"):
             return False
-        value = rest[len("<answer>"):-len("</answer>")].strip()
-        return 1 <= len(value) <= 12 and all(ch in DIGITS for ch in value)
+        raw = rest[len("<answer>"):-len("</answer>")]
+        value = raw.strip(ws)
+        return 1 <= len(raw if length_before_strip else value) <= 12 and number(value)
     return [1.0 if well_formed(c) else 0.0 for c in completions]
 
 
@@ -87,6 +96,76 @@ def format_returns_bools(completions, **kwargs):
     return [bool(r) for r in format_from_the_text(completions)]
 
 
+# Versions the first cases let through: a reward the trainer cannot call, and rules broken only by
+# newlines, other whitespace, other digits or tags in unusual places.
+PERSIAN_TO_LATIN = str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789")
+
+
+def format_without_kwargs(completions):
+    """Right, but the trainer calls reward(completions, prompts=..., answer=...)."""
+    return format_from_the_text(completions)
+
+
+def format_by_regex_without_dotall(completions, **kwargs):
+    """A regex whose "." stops at a newline inside the thinking."""
+    pattern = re.compile(r"\s*<think>.*?</think>\s*<answer>\s*[0-9۰-۹]{1,12}\s*</answer>\s*")
+    return [1.0 if pattern.fullmatch(c) and all(c.count(t) == 1 for t in TAGS) else 0.0
+            for c in completions]
+
+
+def format_by_regex_ignoring_case(completions, **kwargs):
+    pattern = re.compile(r"\s*<think>.*?</think>\s*<answer>\s*[0-9۰-۹]{1,12}\s*</answer>\s*",
+                         re.S | re.I)
+    return [1.0 if pattern.fullmatch(c) and all(c.lower().count(t) == 1 for t in TAGS) else 0.0
+            for c in completions]
+
+
+def format_spaces_and_newlines_only(completions, **kwargs):
+    """Whitespace taken to be " " and "\\n": a tab, a "\\r" or an ideographic space is not."""
+    return format_from_the_text(completions, ws=" \n")
+
+
+def format_length_before_strip(completions, **kwargs):
+    return format_from_the_text(completions, length_before_strip=True)
+
+
+def _int_of_latin(value):          # int() also takes "+7" and "1_000"
+    value = value.translate(PERSIAN_TO_LATIN)
+    try:
+        return value.isascii() and int(value) >= 0
+    except ValueError:
+        return False
+
+
+def format_with_int(completions, **kwargs):
+    return format_from_the_text(completions, number=_int_of_latin)
+
+
+FORMAT_EDGES = [format_without_kwargs, format_by_regex_without_dotall, format_by_regex_ignoring_case,
+                format_spaces_and_newlines_only, format_length_before_strip, format_with_int]
+
+
+@pytest.mark.parametrize("broken", FORMAT_EDGES)
+def test_format_checker_rejects_rewards_the_trainer_cannot_call_or_wrong_on_whitespace(broken):
+    v = ex.check_format_reward(broken)
+    assert v.status == FAILED, broken.__name__
+
+
+def test_reward_checkers_call_the_reward_as_the_trainer_does(capsys):
+    calls = []
+
+    def spy(completions, **kwargs):
+        calls.append((completions, kwargs))
+        return rewards.consistency_reward(list(completions), prompts=list(kwargs["prompts"]))
+    assert status(ex.check_consistency_reward, spy) == PASSED
+    completions, kwargs = calls[0]
+    assert set(kwargs) == {"prompts", "answer"}
+    assert all(type(v) is tuple for v in (completions, *kwargs.values()))
+    assert len(kwargs["answer"]) == len(completions) == len(kwargs["prompts"])
+    verdict = ex.check_format_reward(format_without_kwargs)
+    assert "unexpected keyword argument" in verdict.message and "**kwargs" in verdict.message
+
+
 def test_format_reward_checker():
     assert status(ex.check_format_reward, rewards.format_reward) == PASSED
     assert status(ex.check_format_reward, format_from_the_text) == PASSED
@@ -131,19 +210,88 @@ def test_consistency_reward_checker():
     assert status(check, rewards.consistency_reward) == PASSED
     assert status(check, consistency_from_the_text) == PASSED
     broken = {
-        "ties go to Persian": lambda c, prompts: consistency_from_the_text(c, prompts, tie="persian"),
-        "the whole completion, answer included": lambda c, prompts: consistency_from_the_text(
+        "ties go to Persian": lambda c, prompts, **kw: consistency_from_the_text(c, prompts, tie="persian"),
+        "the whole completion, answer included": lambda c, prompts, **kw: consistency_from_the_text(
             c, prompts, part=lambda text: text),
-        "no digits in the thinking pays 1": lambda c, prompts: consistency_from_the_text(
+        "no digits in the thinking pays 1": lambda c, prompts, **kw: consistency_from_the_text(
             c, prompts, no_digits=1.0),
-        "a prompt without digits pays 0": lambda c, prompts: consistency_from_the_text(
+        "a prompt without digits pays 0": lambda c, prompts, **kw: consistency_from_the_text(
             c, prompts, no_script=0.0),
-        "all or nothing": lambda c, prompts: [float(r == 1.0) for r in
-                                              consistency_from_the_text(c, prompts)],
+        "all or nothing": lambda c, prompts, **kw: [float(r == 1.0) for r in
+                                                    consistency_from_the_text(c, prompts)],
     }
     for name, fn in broken.items():
         assert status(check, fn) == FAILED, name
     assert status(check, stub) == NOT_DONE
+
+
+def _thinking_by_regex(completion):                 # "." stops at a newline
+    found = re.search(r"<think>(.*?)</think>", completion)
+    return found.group(1) if found else None
+
+
+def _thinking_to_the_first_close(completion):       # the first </think> anywhere, even before <think>
+    start, end = completion.find("<think>"), completion.find("</think>")
+    return completion[start + 7:end] if start >= 0 and end >= 0 else None
+
+
+def _thinking_after_the_last_open(completion):      # split: the last <think> before the close
+    if "<think>" not in completion or "</think>" not in completion.split("<think>", 1)[1]:
+        return None
+    return completion.split("</think>")[0].split("<think>")[-1]
+
+
+def consistency_script_of_the_first_digit(completions, prompts, **kwargs):
+    """The prompt's script read off its first digit, not its majority."""
+    out = []
+    for completion, prompt in zip(completions, prompts):
+        first = next((ch for ch in prompt if ch in DIGITS), None)
+        latin, persian = _counts(_thinking(completion) or "")
+        if first is None:
+            out.append(1.0)
+        elif latin + persian == 0:
+            out.append(0.0)
+        else:
+            out.append((latin if first in "0123456789" else persian) / (latin + persian))
+    return out
+
+
+def consistency_with_isdigit(completions, prompts, **kwargs):
+    """str.isdigit() for Persian: any non-Latin digit (٣, ²) counts as Persian."""
+    def counts(text):
+        return (sum(ch in "0123456789" for ch in text),
+                sum(ch.isdigit() and ch not in "0123456789" for ch in text))
+    out = []
+    for completion, prompt in zip(completions, prompts):
+        latin, persian = counts(prompt)
+        thinking = _thinking(completion)
+        t_latin, t_persian = counts(thinking or "")
+        if latin + persian == 0:
+            out.append(1.0)
+        elif t_latin + t_persian == 0:
+            out.append(0.0)
+        else:
+            out.append((t_latin if latin >= persian else t_persian) / (t_latin + t_persian))
+    return out
+
+
+CONSISTENCY_EDGES = {
+    "no **kwargs: the trainer also passes answer=": lambda completions, prompts: consistency_from_the_text(
+        completions, prompts),
+    "a regex without re.S": lambda c, prompts, **kw: consistency_from_the_text(c, prompts,
+                                                                               part=_thinking_by_regex),
+    "the first </think> anywhere": lambda c, prompts, **kw: consistency_from_the_text(
+        c, prompts, part=_thinking_to_the_first_close),
+    "the last <think> before the close": lambda c, prompts, **kw: consistency_from_the_text(
+        c, prompts, part=_thinking_after_the_last_open),
+    "the prompt's first digit, not its majority": consistency_script_of_the_first_digit,
+    "str.isdigit() digits": consistency_with_isdigit,
+}
+
+
+@pytest.mark.parametrize("name", CONSISTENCY_EDGES)
+def test_consistency_checker_rejects_rewards_wrong_on_tag_orders_newlines_or_digits(name):
+    assert status(ex.check_consistency_reward, CONSISTENCY_EDGES[name]) == FAILED
 
 
 # ------------------------------------------------------------------ 2.3 group advantages
@@ -169,6 +317,36 @@ def test_group_advantages_checker():
     for name, fn in broken.items():
         assert status(check, fn) == FAILED, name
     assert status(check, stub) == NOT_DONE
+
+
+def advantages_centred_in_place(r):          # right values, but the caller's rewards are changed
+    r -= r.mean(dim=1, keepdim=True)
+    return r / (r.std(dim=1, keepdim=True) + 1e-4)
+
+
+def advantages_all_in_place(r):
+    std = r.std(dim=1, keepdim=True)
+    return r.sub_(r.mean(dim=1, keepdim=True)).div_(std + 1e-4)
+
+
+def advantages_nan_to_zero(r):               # 0 / 0 patched afterwards: no eps elsewhere
+    return torch.nan_to_num((r - r.mean(1, keepdim=True)) / r.std(1, keepdim=True))
+
+
+def advantages_std_clamped(r):               # max(std, 1e-4), not std + 1e-4
+    return (r - r.mean(1, keepdim=True)) / r.std(1, keepdim=True).clamp(min=1e-4)
+
+
+ADVANTAGE_EDGES = [advantages_centred_in_place, advantages_all_in_place, advantages_nan_to_zero,
+                   advantages_std_clamped]
+
+
+@pytest.mark.parametrize("broken", ADVANTAGE_EDGES)
+def test_group_advantages_checker_rejects_versions_that_edit_the_rewards_or_move_the_eps(broken):
+    v = ex.check_group_advantages(broken)
+    assert v.status == FAILED, v
+    if "in_place" in broken.__name__:
+        assert "changed its input `r` (argument 1) in place" in v.message
 
 
 # ------------------------------------------------------------------ 2.4 GRPO loss
@@ -219,6 +397,66 @@ def test_grpo_loss_checker():
     for name, fn in broken.items():
         assert status(check, fn) == FAILED, name
     assert status(check, stub) == NOT_DONE
+
+
+def loss_dapo_without_the_floor(logp, old_logp, advantages, mask, eps_low, eps_high, loss_type):
+    """'dapo' divides by the token count, with no max(count, 1): 0 / 0 on an all-padding batch."""
+    if loss_type != "dapo":
+        return loss_from_the_text(logp, old_logp, advantages, mask, eps_low, eps_high, loss_type)
+    return loss_from_the_text(logp, old_logp, advantages, mask, eps_low, eps_high, loss_type,
+                              dapo_count=lambda m: m.sum())
+
+
+def loss_ratio_of_probabilities(*args):
+    """exp(logp) / exp(old_logp): both underflow to 0 for unlikely tokens, 0 / 0."""
+    return loss_from_the_text(*args, ratio_fn=lambda lp, old: lp.exp() / old.exp())
+
+
+def loss_masks_old_logp_in_place(logp, old_logp, advantages, mask, *rest):
+    old_logp.masked_fill_(mask == 0, 0.0)      # "tidies" the padding of the caller's tensor
+    return loss_from_the_text(logp, old_logp, advantages, mask, *rest)
+
+
+def _average(per_token, mask, loss_type):
+    if loss_type == "grpo":
+        return ((per_token * mask).sum(1) / mask.sum(1).clamp(min=1)).mean()
+    if loss_type == "dapo":
+        return (per_token * mask).sum() / mask.sum().clamp(min=1)
+    return (per_token * mask).sum() / mask.numel()
+
+
+def loss_reshapes_advantages_in_place(logp, old_logp, advantages, mask, eps_low, eps_high, loss_type):
+    adv = advantages.unsqueeze_(1)             # (N,) -> (N, 1), in the caller's tensor
+    per_token = -torch.minimum(torch.exp(logp - old_logp) * adv,
+                               torch.clamp(torch.exp(logp - old_logp), 1 - eps_low, 1 + eps_high) * adv)
+    return _average(per_token, mask, loss_type)
+
+
+LOSS_EDGES = {
+    "dapo without max(count, 1)": loss_dapo_without_the_floor,
+    "the ratio as a quotient of probabilities": loss_ratio_of_probabilities,
+    "old_logp's padding zeroed in place": loss_masks_old_logp_in_place,
+    "advantages unsqueezed in place": loss_reshapes_advantages_in_place,
+}
+
+
+@pytest.mark.parametrize("name", LOSS_EDGES)
+def test_grpo_loss_checker_rejects_losses_wrong_on_empty_masks_unlikely_tokens_or_their_inputs(name):
+    v = ex.check_grpo_loss(LOSS_EDGES[name])
+    assert v.status == FAILED, (name, v)
+
+
+def test_a_failing_loss_names_the_part_that_differs_with_eight_digits():
+    def slightly_off_gradient(logp, *rest):    # the value is right, the gradient 1e-4 off
+        loss = loss_from_the_text(logp, *rest)
+        return loss + 1e-4 * (logp - logp.detach()).sum()
+    v = ex.check_grpo_loss(slightly_off_gradient)
+    assert v.status == FAILED
+    assert "differs from the reference in: gradient of the loss wrt logp." in v.message, v.message
+    assert "[loss (value)]" in v.message and "[gradient of the loss wrt logp]" in v.message
+    expected = v.message.split("expected:")[1].split("got:")[0]
+    got = v.message.split("got:")[1]
+    assert re.search(r"\d\.\d{6,}", got) and expected != got    # 8 significant digits, and apart
 
 
 def test_checkers_are_quick_and_report_the_first_failing_case(capsys):

@@ -88,6 +88,33 @@ def test_majority_checker_rejects_broken_versions(broken):
     assert v.status == ex.FAILED and "expected" in v.message, v
 
 
+def majority_removes_the_nones(answers):     # right answer, but the caller's list loses its Nones
+    while None in answers:
+        answers.remove(None)
+    return solution_majority_vote(answers)
+
+
+def majority_filters_in_place(answers):
+    answers[:] = [a for a in answers if a is not None]
+    return solution_majority_vote(answers)
+
+
+def majority_by_set_and_count(answers):      # a set has no order: ties go anywhere
+    votes = set(answers) - {None}
+    return max(votes, key=answers.count) if votes else None
+
+
+MAJORITY_EDGES = [majority_removes_the_nones, majority_filters_in_place, majority_by_set_and_count]
+
+
+@pytest.mark.parametrize("broken", MAJORITY_EDGES)
+def test_majority_checker_rejects_votes_that_edit_the_answers_or_lose_the_order(broken):
+    v = ex.check_majority_vote(broken)
+    assert v.status == ex.FAILED, v
+    if "in_place" in broken.__name__ or "removes" in broken.__name__:
+        assert "changed its input `answers`" in v.message
+
+
 # ------------------------------------------------------------------ 3.2 pass@k
 
 def solution_pass_at_k(n, c, k):
@@ -131,6 +158,24 @@ def test_pass_at_k_checker_accepts_the_reference_and_a_solution():
 def test_pass_at_k_checker_rejects_broken_versions(broken):
     v = ex.check_pass_at_k(broken)
     assert v.status == ex.FAILED and "expected" in v.message, v
+
+
+def pass_at_k_rounded(n, c, k):               # rounded for display: 4 decimals are not 1e-5
+    return round(solution_pass_at_k(n, c, k), 4)
+
+
+def pass_at_k_float_choose(n, c, k):          # C(a, b) through float factorials: overflows at 171!
+    def choose(a, b):
+        return math.gamma(a + 1) / (math.gamma(b + 1) * math.gamma(a - b + 1)) if b <= a else 0.0
+    return 1.0 - choose(n - c, k) / choose(n, k)
+
+
+PASS_AT_K_EDGES = [pass_at_k_rounded, pass_at_k_float_choose]
+
+
+@pytest.mark.parametrize("broken", PASS_AT_K_EDGES)
+def test_pass_at_k_checker_rejects_rounded_or_overflowing_estimates(broken):
+    assert ex.check_pass_at_k(broken).status == ex.FAILED
 
 
 def test_pass_at_k_checker_reports_a_crash_as_the_failing_case():
@@ -209,6 +254,47 @@ def test_best_of_n_checker_rejects_broken_versions(broken):
     assert v.status == ex.FAILED and "expected" in v.message, v
 
 
+def best_of_n_nan_as_minus_inf(completions, scores):   # NaN is not -inf: -inf is still a number
+    answers, votes = _votes(completions)
+    ranks = [-math.inf if math.isnan(s) else s for s in scores]
+    tied = [i for i, r in enumerate(ranks) if r == max(ranks)]
+    return max(tied, key=lambda i: votes.get(answers[i], 0))
+
+
+def best_of_n_cleans_scores_in_place(completions, scores):   # NaN overwritten in the caller's list
+    for i, s in enumerate(scores):
+        if math.isnan(s):
+            scores[i] = -1e300
+    answers, votes = _votes(completions)
+    tied = [i for i, s in enumerate(scores) if s == max(scores)]
+    return max(tied, key=lambda i: votes.get(answers[i], 0))
+
+
+def best_of_n_parses_answers_by_regex(completions, scores):  # its own parser, not verify
+    import re
+
+    def answer(c):
+        found = re.search(r"<answer>(\d+)</answer>", c)
+        return int(found.group(1)) if found else None
+    answers = [answer(c) for c in completions]
+    votes = Counter(a for a in answers if a is not None)
+    ranks = [(0, 0.0) if math.isnan(s) else (1, s) for s in scores]
+    tied = [i for i, r in enumerate(ranks) if r == max(ranks)]
+    return max(tied, key=lambda i: votes.get(answers[i], 0))
+
+
+BEST_OF_N_EDGES = [best_of_n_nan_as_minus_inf, best_of_n_cleans_scores_in_place,
+                   best_of_n_parses_answers_by_regex]
+
+
+@pytest.mark.parametrize("broken", BEST_OF_N_EDGES)
+def test_best_of_n_checker_rejects_minus_inf_for_nan_edited_scores_or_other_parsers(broken):
+    v = ex.check_best_of_n(broken)
+    assert v.status == ex.FAILED, v
+    if "in_place" in broken.__name__:
+        assert "changed its input `scores`" in v.message
+
+
 # ------------------------------------------------------------------ 3.4 a budget ceiling
 
 def ceiling(model, tokenizer, prompt, budget, *, extra=0, think_eos=None, close=(END_THINK, ANSWER),
@@ -243,6 +329,45 @@ def test_budget_checker_rejects_broken_versions(bug, tok):
     v = ex.check_budget_ceiling(lambda *a: ceiling(*a, **bug))
     assert v.status == ex.FAILED and "expected" in v.message, (bug, v)
     assert "model=random GPT" in v.message
+
+
+def ceiling_answer(model, tokenizer, prompt, budget, *, answer_tokens=8, answer_end=None,
+                   verbatim_answer=False, strip=False):
+    """The from-scratch ceiling with the answer phase changed (one bug per keyword)."""
+    context = tokenizer.encode(prompt + THINK, bos=True)
+    thinking = generate(model, [context], max_new_tokens=budget, eos_id=tokenizer.token_id(END_THINK),
+                        pad_id=tokenizer.pad_id).tokens[0]
+    forced = context + thinking + [tokenizer.token_id(END_THINK), tokenizer.token_id(ANSWER)]
+    answer = generate(model, [forced], max_new_tokens=answer_tokens,
+                      eos_id=tokenizer.eos_id if answer_end is None else tokenizer.token_id(answer_end),
+                      pad_id=tokenizer.pad_id).tokens[0]
+    text = tokenizer.decode(thinking, skip_special=())
+    return (THINK + (text.strip() if strip else text) + END_THINK + ANSWER
+            + tokenizer.decode(answer, skip_special=() if verbatim_answer else ("<pad>", "<bos>", "<eos>")))
+
+
+CEILING_EDGES = {
+    "the answer gets 7 tokens": dict(answer_tokens=7),
+    "the answer gets 9 tokens": dict(answer_tokens=9),
+    "the answer stops at </answer>": dict(answer_end="</answer>"),
+    "the answer decoded verbatim": dict(verbatim_answer=True),
+    "the thinking stripped of spaces": dict(strip=True),
+}
+
+
+@pytest.mark.parametrize("bug", CEILING_EDGES)
+def test_budget_checker_rejects_wrong_answer_phases(bug):
+    v = ex.check_budget_ceiling(lambda *a: ceiling_answer(*a, **CEILING_EDGES[bug]))
+    assert v.status == ex.FAILED, (bug, v)
+
+
+def test_budget_checker_fails_a_ceiling_that_changes_the_model():
+    def trains_a_little(model, tokenizer, prompt, budget):
+        with torch.no_grad():
+            model.lm_head.weight.mul_(1.0001)
+        return ex.reference_answer_with_ceiling(model, tokenizer, prompt, budget)
+    v = ex.check_budget_ceiling(trains_a_little)
+    assert v.status == ex.FAILED and "changed its input `model`" in v.message
 
 
 def test_budget_checker_restores_the_thread_count():

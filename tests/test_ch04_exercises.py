@@ -5,6 +5,7 @@ work at the tiny preset and write nothing under runs/."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -50,6 +51,27 @@ BROKEN_FLOPS = {
     "trained tokens also counted as a forward (8N)": lambda s: flops_solution(s)
     + 2 * s["params"] * s["trained_tokens"],
 }
+
+
+def flops_pops_the_params(spent):        # right, but the caller's record loses "params"
+    n = spent.pop("params")
+    return 2.0 * n * (spent["prompt_tokens"] + spent["generated_tokens"] + spent["scored_tokens"]) \
+        + 6.0 * n * spent["trained_tokens"]
+
+
+def flops_writes_its_total(spent):       # right, but it adds a key to the caller's record
+    spent["flops"] = flops_solution(spent)
+    return spent["flops"]
+
+
+FLOPS_EDGES = {"pops 'params' from the record": flops_pops_the_params,
+               "writes 'flops' into the record": flops_writes_its_total}
+
+
+@pytest.mark.parametrize("bug", FLOPS_EDGES)
+def test_flops_checker_fails_versions_that_edit_the_record(bug):
+    verdict = ex.check_run_flops(FLOPS_EDGES[bug])
+    assert verdict.status == FAILED and "changed its input `spent`" in verdict.message
 
 
 def test_flops_checker_passes_the_course_function_and_a_solution():
@@ -103,6 +125,29 @@ BROKEN_PRICE = {
 }
 
 
+def _price_by(kind_of):
+    def price(flops, seconds, device):
+        kind = kind_of(device)
+        if kind not in PRICE:
+            raise ValueError(f"no price for {device!r}")
+        gpu_hours = flops / (GPU_PEAK_FLOPS * GPU_UTILIZATION) / 3600
+        return gpu_hours * GPU_PRICE_PER_HOUR, seconds / 3600 * PRICE[kind]
+    return price
+
+
+PRICE_EDGES = {
+    "'cuda*' is a GPU, the rest must be exactly 'cpu' or 'mps'": _price_by(
+        lambda d: "cuda" if d.startswith("cuda") else d),
+    "device names lower-cased": _price_by(lambda d: d.lower().split(":")[0]),
+    "'cuda' anywhere in the name": _price_by(lambda d: "cuda" if "cuda" in d else d.split(":")[0]),
+}
+
+
+@pytest.mark.parametrize("bug", PRICE_EDGES)
+def test_price_checker_fails_versions_that_read_device_names_loosely(bug):
+    assert status(ex.check_price, PRICE_EDGES[bug]) == FAILED
+
+
 def test_price_checker_passes_the_course_function_and_a_solution():
     assert status(ex.check_price, ex._price_reference) == PASSED
     assert status(ex.check_price, price_solution) == PASSED
@@ -151,6 +196,34 @@ BROKEN_JOURNEY_PAIR = {
     "the problem's prompt is dropped": lambda p, c: (c[:c.index(WAIT)], c[c.index(WAIT):])
     if WAIT in c else (p, c),
 }
+
+
+def _cut_at(find):
+    def pair(prompt, completion):
+        cut = find(completion)
+        return (prompt, completion) if cut < 0 else (prompt + completion[:cut], completion[cut:])
+    return pair
+
+
+def _cut_the_joined_text(prompt, completion):   # searched in prompt + completion
+    text = prompt + completion
+    cut = text.find(WAIT)
+    return (prompt, completion) if cut < 0 else (text[:cut], text[cut:])
+
+
+JOURNEY_EDGES = {
+    "' wait' without its trailing space": _cut_at(lambda c: c.find(" wait")),
+    "any whitespace around wait (a regex)": _cut_at(
+        lambda c: (lambda m: m.start() if m else -1)(re.search(r"\swait\s", c))),
+    "'Wait' too (lower-cased)": _cut_at(lambda c: c.lower().find(WAIT)),
+    "'wait' inside a word": _cut_at(lambda c: c.find("wait") - 1 if "wait" in c else -1),
+    "the prompt searched too": _cut_the_joined_text,
+}
+
+
+@pytest.mark.parametrize("bug", JOURNEY_EDGES)
+def test_journey_pair_checker_fails_versions_that_cut_at_something_else_than_wait(bug):
+    assert status(ex.check_journey_pair, JOURNEY_EDGES[bug]) == FAILED
 
 
 def test_journey_pair_checker_passes_the_course_function_and_a_solution():
@@ -210,6 +283,30 @@ BROKEN_RECOVERY = {
     "the answer compared as Latin text": lambda c, p, a: (0.0, 0.0) if not c else _rates(
         lambda c, p, a: f"<answer>{a}</answer>" in c, _wrote_wait)(c, p, a),
 }
+
+
+def recovery_strips_the_prefixes_in_place(completions, prefixes, answers):
+    """Right rates, but it replaces the caller's completions with their continuations."""
+    for i, prefix in enumerate(prefixes):
+        completions[i] = completions[i][len(prefix):]
+    if not completions:
+        return 0.0, 0.0
+    right = sum(verify(c, a).correct for c, a in zip(completions, answers))
+    return right / len(completions), sum(WAIT in c for c in completions) / len(completions)
+
+
+RECOVERY_EDGES = {
+    "noticed only when the prefix had no wait": lambda c, p, a: (0.0, 0.0) if not c else _rates(
+        _right, lambda c, p: WAIT in c and WAIT not in p)(c, p, a),
+    "waits counted, not runs": lambda c, p, a: (0.0, 0.0) if not c else (
+        recovery_solution(c, p, a)[0], sum(x[len(y):].count(WAIT) for x, y in zip(c, p)) / len(c)),
+    "the continuations written over the completions": recovery_strips_the_prefixes_in_place,
+}
+
+
+@pytest.mark.parametrize("bug", RECOVERY_EDGES)
+def test_recovery_checker_fails_versions_wrong_on_corrected_prefixes_or_that_edit_their_input(bug):
+    assert status(ex.check_recovery_scores, RECOVERY_EDGES[bug]) == FAILED
 
 
 def test_recovery_checker_passes_the_course_function_and_a_solution():
