@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -85,14 +84,10 @@ def test_every_checker_has_as_many_cases_as_the_solutions_notebooks_recorded():
 
 
 @pytest.mark.parametrize("exercise", CHECKERS)
-def test_every_checker_passes_the_course_function_quickly_and_the_same_way_twice(exercise):
+def test_every_checker_passes_the_course_function_the_same_way_twice(exercise):
     checker, reference, _ = CHECKERS[exercise]
-    checker(reference)                         # warm (imports, the first model built)
-    start = time.perf_counter()
     first = checker(reference)
-    seconds = time.perf_counter() - start
     assert first.status == PASSED and first == checker(reference), first
-    assert seconds < 3.0, f"{exercise} took {seconds:.1f} s"   # ~0.02-0.8 s on a 2-core CPU
 
 
 # ------------------------------------------------------------------ a function that edits its inputs
