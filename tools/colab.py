@@ -40,6 +40,17 @@ NOTEBOOK_BADGE = re.compile(
     r'<a href="' + COLAB_URL + r'" target="_parent"><img src="' + re.escape(BADGE_SVG)
     + r'" alt="Open In Colab"/></a>\n?\n?')
 
+# The end of both setup cells: install the course once, then work from its folder.
+INSTALL_AND_ENTER = '''\
+    if not os.path.exists(INSTALLED):   # a failed install is tried again on the next run
+        # the package and its dependencies; Colab's own torch already satisfies torch>=2.2
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", ROOT], check=True)
+        open(INSTALLED, "w").close()
+    os.chdir(ROOT)
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+'''
+
 SETUP_CELL = '''# On Colab: get the course code first (elsewhere this cell does nothing). Safe to re-run.
 import sys
 if "google.colab" in sys.modules:
@@ -50,14 +61,7 @@ if "google.colab" in sys.modules:
     if not os.path.exists(ROOT + "/.git"):
         subprocess.run(["rm", "-rf", ROOT], check=True)   # what a failed clone left
         subprocess.run(["git", "clone", "--depth", "1", REPO_URL, ROOT], check=True)
-    if not os.path.exists(INSTALLED):   # a failed install is tried again on the next run
-        # the package and its dependencies; Colab's own torch already satisfies torch>=2.2
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", ROOT], check=True)
-        open(INSTALLED, "w").close()
-    os.chdir(ROOT)
-    if ROOT not in sys.path:
-        sys.path.insert(0, ROOT)
-'''
+''' + INSTALL_AND_ENTER
 
 # The same cell while the course has no published repository: no URL to clone, so it uses a
 # copy uploaded to ROOT, and without one stops, saying what to do.
@@ -72,14 +76,7 @@ if "google.colab" in sys.modules:
             "this copy of the course has no published repository yet; upload the repository "
             "folder or set [tool.course] repository and run tools/colab.py (an uploaded folder "
             "goes to " + ROOT + ")")
-    if not os.path.exists(INSTALLED):   # a failed install is tried again on the next run
-        # the package and its dependencies; Colab's own torch already satisfies torch>=2.2
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", ROOT], check=True)
-        open(INSTALLED, "w").close()
-    os.chdir(ROOT)
-    if ROOT not in sys.path:
-        sys.path.insert(0, ROOT)
-'''
+''' + INSTALL_AND_ENTER
 
 
 def repository(root: Path = ROOT) -> str:
