@@ -74,8 +74,13 @@ def aha_windows(info: dict, every: int) -> dict:
                          f"older version of the course); delete runs/ch02/{stage}.pt and run again "
                          f"to retrain it")
     windows = [history[i:i + every] for i in range(0, len(history), every)]
-    return {"step": [w[0]["step"] for w in windows],
-            **{k: [sum(h[k] for h in w) / len(w) for w in windows] for k in AHA_KEYS}}
+    out = {"step": [w[0]["step"] for w in windows],
+           **{k: [sum(h[k] for h in w) / len(w) for w in windows] for k in AHA_KEYS}}
+    # A sample with a productive fix always writes 'wait', so the samples whose waits fix
+    # nothing are exactly the difference of the two shares.
+    out["superficial_correction_rate"] = [max(0.0, a - b) for a, b in zip(
+        out["self_correction_rate"], out["productive_correction_rate"])]
+    return out
 
 
 def longest_rise(values: list) -> int:
@@ -97,7 +102,8 @@ def aha_summary(aha: dict, steps: int = 10) -> dict:
         return sum(values) / max(1, len(values))
 
     out = {f"{key}_{end}": mean(aha[key][:n] if end == "first" else aha[key][-n:])
-           for key in AHA_KEYS for end in ("first", "last")}
+           for key in (*AHA_KEYS, "superficial_correction_rate") if key in aha
+           for end in ("first", "last")}
     out["length_rising_points"] = longest_rise(aha["mean_response_tokens"])
     return out
 
@@ -158,7 +164,9 @@ def save_results(results: dict, out_dir) -> None:
     plt.close("all")
 
 
-def summary_table(results: dict) -> str:
+def summary_table(results: dict, splits: bool = True) -> str:
+    """The CLI's report: the greedy table, the pass@1 table (unless `splits` is False: the
+    notebook prints it in a section of its own), the aha run and R1-Zero's two curves."""
     lines = [f"preset {results['preset']} on {results['device']}: {results['seconds']:.0f} s, "
              f"{results['grpo_steps_per_second']:.2f} GRPO steps/s, "
              f"{results['test_problems']} held-out problems (greedy)", "",
@@ -168,11 +176,14 @@ def summary_table(results: dict) -> str:
         lines.append(f"{name:<20} {m['accuracy']:>8.1%} {m['format_rate']:>7.1%} "
                      f"{m['mean_response_tokens']:>7.1f} {m['mixing_rate']:>7.1%} "
                      f"{m['sampled_mixing_rate']:>10.1%}")
-    lines += ["", split_table(results["stages"])]
+    if splits:
+        lines += ["", split_table(results["stages"])]
     a = aha_summary(results["aha"])
     lines += ["", f"the aha moment (RL on the slip world), first 10 steps -> last 10: productive "
               f"self-corrections {a['productive_correction_rate_first']:.1%} -> "
-              f"{a['productive_correction_rate_last']:.1%}, accuracy {a['accuracy_first']:.1%} -> "
+              f"{a['productive_correction_rate_last']:.1%}, fixing nothing "
+              f"{a['superficial_correction_rate_first']:.1%} -> {a['superficial_correction_rate_last']:.1%}, "
+              f"accuracy {a['accuracy_first']:.1%} -> "
               f"{a['accuracy_last']:.1%}, length {a['mean_response_tokens_first']:.1f} -> "
               f"{a['mean_response_tokens_last']:.1f} tokens (rising over "
               f"{a['length_rising_points']} points in a row)"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from matplotlib.ticker import PercentFormatter
+
 from ch01_what_is_reasoning.plots import _finish, plt
 
 STAGE_LABEL = {"base": "base", "r1_zero": "R1-Zero", "r1_zero_consistency": "R1-Zero\n+consist.",
@@ -41,43 +43,50 @@ def plot_rollouts(logs: dict, window: int = 10, path=None):
 
 
 def plot_stages(stages: dict, path=None):
-    """Held-out accuracy of every stage, with the share of answers that think."""
-    names = [s for s in STAGE_LABEL if s in stages]
-    fig, ax = plt.subplots(figsize=(11, 3.4))
-    acc = [stages[s]["accuracy"] for s in names]
-    bars = ax.bar([STAGE_LABEL[s] for s in names], acc,
-                  color=["tab:gray" if "student" in s or s == "distill" else "tab:blue"
-                         for s in names])
-    for bar, s in zip(bars, names):
-        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(),
-                f"{100 * stages[s]['accuracy']:.1f}\n{stages[s]['mean_response_tokens']:.0f} tok",
-                ha="center", va="bottom", fontsize=8)
-    ax.set(ylabel="accuracy (held-out, greedy; labels in %)", ylim=(0, 1.2),
-           title="every stage of the pipeline on the same test set (blue: teacher size, "
-                 "gray: student)")
-    ax.tick_params(axis="x", labelsize=8)
+    """Held-out accuracy of every stage (greedy) and its tokens per answer, one bar each. The axis
+    ends at 100%, and each value is written inside its bar, so stages near the ceiling stay apart."""
+    names = [s for s in STAGE_LABEL if s in stages][::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(names) + 1.2))
+    acc = [100 * stages[s]["accuracy"] for s in names]
+    ax.barh([STAGE_LABEL[s].replace("\n", " ") for s in names], acc, color=_colors(names))
+    for y, (value, s) in enumerate(zip(acc, names)):
+        _label(ax, y, value, f"{value:.1f}%, {stages[s]['mean_response_tokens']:.0f} tokens")
+    ax.set(xlabel="accuracy on the held-out test set, greedy (%)", xlim=(0, 100),
+           title="every stage on the same test set (blue: teacher size, gray: student)")
+    ax.grid(alpha=0.3, axis="x")
     return _finish(fig, path)
 
 
+def _colors(names):
+    return ["tab:gray" if "student" in s or s == "distill" else "tab:blue" for s in names]
+
+
+def _label(ax, y, value, text, right=100.0):
+    """Write `text` inside the bar's end when the bar is long, after it when it is short."""
+    inside = value > 0.45 * right
+    ax.text(value, y, f"{text} " if inside else f" {text}", va="center", fontsize=8,
+            ha="right" if inside else "left", color="white" if inside else "black")
+
+
 def plot_splits(stages: dict, path=None):
-    """pass@1 (top row, in points) and tokens per answer (bottom row) of every stage, one column
+    """pass@1 (top row, 0-100%) and tokens per answer (bottom row) of every stage, one column
     per split. Values are written on the bars with one decimal, so 99.7 and 99.8 stay apart."""
     splits = list(next(iter(stages.values()))["pass1"])
     names = [s for s in STAGE_LABEL if s in stages][::-1]
     labels = [STAGE_LABEL[s].replace("\n", " ") for s in names]
-    colors = ["tab:gray" if "student" in s or s == "distill" else "tab:blue" for s in names]
     fig, axes = plt.subplots(2, len(splits), figsize=(3.2 * len(splits), 7), sharey=True)
     for col, split in enumerate(splits):
-        for row, (key, scale, unit) in enumerate((("pass1", 100, "pass@1 (points)"),
+        for row, (key, scale, unit) in enumerate((("pass1", 100, "pass@1 (%)"),
                                                   ("tokens", 1, "tokens per answer"))):
             ax = axes[row][col]
             values = [scale * stages[s][key][split] for s in names]
-            ax.barh(labels, values, color=colors)
+            right = 100.0 if key == "pass1" else max(values + [1]) * 1.05
+            ax.barh(labels, values, color=_colors(names))
             for y, v in enumerate(values):
-                ax.text(v, y, f" {v:.1f}", va="center", fontsize=7)
-            ax.set_xlim(0, max(values + [1]) * 1.25)
+                _label(ax, y, v, f"{v:.1f}", right)
+            ax.set_xlim(0, right)
             ax.set(xlabel=unit, title=split.replace("_", " ") if row == 0 else None)
-            ax.tick_params(axis="y", labelsize=8)
+            ax.tick_params(axis="y", labelsize=9)
             ax.grid(alpha=0.3, axis="x")
     fig.suptitle("every stage on four splits (T=0.6, top-p 0.95; blue: teacher size, gray: student)")
     return _finish(fig, path)
@@ -94,18 +103,29 @@ def _smooth(values, window):
 
 
 def plot_aha(aha: dict, path=None, title: str = "RL on the slip world"):
-    """The aha moment's three curves, side by side: self-corrections (all, and productive
-    ones), response length and accuracy, each a mean over the RL samples of a few steps."""
+    """The aha moment's three curves, side by side: self-corrections (every 'wait', the ones that
+    fix a wrong step and the ones that fix nothing), response length and accuracy, each a mean
+    over the RL samples of a few steps. Each axis is scaled to its curves, so a rate of a few
+    percent is not drawn flat against 100%."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
-    axes[0].plot(aha["step"], aha["self_correction_rate"], "o-", label="writes ' wait '")
-    axes[0].plot(aha["step"], aha["productive_correction_rate"], "o-",
-                 label="' wait ' fixes a wrong step")
-    axes[0].set(ylabel="share of samples", title="self-corrections", ylim=(-0.02, 1.02))
-    axes[0].legend(fontsize=8)
-    axes[1].plot(aha["step"], aha["mean_response_tokens"], "o-", color="tab:green")
+    rates = (("self_correction_rate", "writes 'wait'", "tab:gray"),
+             ("superficial_correction_rate", "'wait', fixes nothing", "tab:orange"),
+             ("productive_correction_rate", "'wait', fixes a slip", "tab:red"))
+    for key, label, color in rates:
+        if key in aha:   # each curve named at its end: no legend over the lines
+            axes[0].plot(aha["step"], aha[key], "o-", color=color, markersize=3)
+            axes[0].text(aha["step"][-1], aha[key][-1], f"  {label}", color=color, fontsize=8,
+                         va="center")
+    top = max(max(aha[key]) for key, _, _ in rates if key in aha)
+    axes[0].set(ylabel="share of samples", title="self-corrections",
+                ylim=(0, min(1.0, max(0.01, top) * 1.15)), xlim=(None, aha["step"][-1] * 1.6))
+    axes[0].set_xticks([t for t in axes[0].get_xticks() if 0 <= t <= aha["step"][-1]])
+    axes[0].yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    axes[1].plot(aha["step"], aha["mean_response_tokens"], "o-", color="tab:green", markersize=3)
     axes[1].set(ylabel="tokens the model wrote", title="response length", ylim=(0, None))
-    axes[2].plot(aha["step"], aha["accuracy"], "o-", color="tab:blue")
-    axes[2].set(ylabel="share correct", title="accuracy", ylim=(-0.02, 1.02))
+    axes[2].plot(aha["step"], aha["accuracy"], "o-", color="tab:blue", markersize=3)
+    axes[2].set(ylabel="share correct", title="accuracy", ylim=(0, max(0.01, max(aha["accuracy"])) * 1.15))
+    axes[2].yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     for ax in axes:
         ax.set(xlabel="GRPO step")
         ax.grid(alpha=0.3)
