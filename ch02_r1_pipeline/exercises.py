@@ -1,7 +1,7 @@
 """Chapter 2's exercises: four checkers ("build it") and three short GRPO experiments.
 
 Build it (each checker runs the student's function against the course's own on edge cases
-first, then random ones from a fixed seed; see chapter 1's `exercises.py` for `check`):
+first, then random ones from a fixed seed; see course/exercises.py for `check`):
 
 - 2.1 `check_format_reward`: R1-Zero's format reward (rewards.format_reward)
 - 2.2 `check_consistency_reward`: R1's language-consistency reward (rewards.consistency_reward)
@@ -36,8 +36,10 @@ from typing import Callable
 
 import torch
 
-from ch01_what_is_reasoning.cache import load_cached, plain
-from ch01_what_is_reasoning.exercises import (  # ready, ... are re-exported for the notebooks
+from ch01_what_is_reasoning.model import GPT
+from ch01_what_is_reasoning.sampling import generate
+from course.cache import load_cached, plain
+from course.exercises import (  # ready, ... are re-exported for the notebooks
     Verdict,
     _show,
     check,
@@ -46,8 +48,7 @@ from ch01_what_is_reasoning.exercises import (  # ready, ... are re-exported for
     ready,
     same,
 )
-from ch01_what_is_reasoning.overrides import override
-from ch01_what_is_reasoning.sampling import generate
+from course.overrides import override
 
 from .grpo import GRPOConfig, GRPOTrainer, completion_logprobs
 from .grpo_loss import group_advantages, grpo_loss, k3_kl
@@ -412,7 +413,7 @@ def _rollouts(run: ShortRun) -> int:
 def _base_model(pipeline):
     """The base model, loaded read-only from runs/ (trained, as chapter 1 does, only if missing)."""
     model, _ = load_cached(pipeline.path("base"), pipeline.stage_recipe("base"), pipeline.device,
-                           "base", pipeline.tokenizer.vocab_size)
+                           "base", pipeline.tokenizer.vocab_size, model_class=GPT)
     return (model if model is not None else pipeline.model("base")).eval()
 
 

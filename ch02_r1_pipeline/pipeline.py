@@ -42,7 +42,11 @@ import datasets
 import torch
 from datasets import concatenate_datasets, load_from_disk
 
-from ch01_what_is_reasoning.cache import (
+from ch01_what_is_reasoning.experiments import pretrain_base, pretrain_recipe
+from ch01_what_is_reasoning.model import GPT
+from ch01_what_is_reasoning.tokenizer import CharTokenizer
+from ch01_what_is_reasoning.training import spent
+from course.cache import (
     fingerprint,
     load_cached,
     plain,
@@ -51,12 +55,11 @@ from ch01_what_is_reasoning.cache import (
     set_aside,
     what_changed,
 )
-from ch01_what_is_reasoning.experiments import pretrain_base, pretrain_recipe
-from ch01_what_is_reasoning.locks import writer_lock
-from ch01_what_is_reasoning.model import ModelShape
-from ch01_what_is_reasoning.overrides import OverrideError, SettingError, override, valid_keys
-from ch01_what_is_reasoning.runtime import (
+from course.locks import writer_lock
+from course.overrides import OverrideError, SettingError, override, valid_keys
+from course.runtime import (
     CheckpointError,
+    ModelShape,
     Preset,
     atomic_save,
     get_preset,
@@ -66,9 +69,7 @@ from ch01_what_is_reasoning.runtime import (
     seed_everything,
     write_json,
 )
-from ch01_what_is_reasoning.setting_ranges import check_settings
-from ch01_what_is_reasoning.tokenizer import CharTokenizer
-from ch01_what_is_reasoning.training import spent
+from course.setting_ranges import check_settings
 
 from .aha import correction_rates
 from .grpo import GRPOConfig, GRPOTrainer
@@ -444,7 +445,7 @@ class Pipeline:
         """Run (or load) one stage; returns what it measured.
 
         One process at a time checks, trains, scores and saves a stage: all of it happens under
-        the stage's writer lock (ch01_what_is_reasoning.locks), so a second run on this folder
+        the stage's writer lock (course.locks), so a second run on this folder
         waits, then loads what the first one saved. Its inputs take their own locks (the graph
         has no cycle, so two runs never wait on each other)."""
         stage = self.stage(name)
@@ -457,7 +458,7 @@ class Pipeline:
             return self.info[name]
         with writer_lock(self.path(name)):
             model, info = load_cached(self.path(name), recipe_, self.device, name,
-                                      self.tokenizer.vocab_size)
+                                      self.tokenizer.vocab_size, model_class=GPT)
             trained = model is None
             if trained:
                 say_retraining(name, info)

@@ -35,8 +35,8 @@ from ch01_what_is_reasoning.arithmetic import (
     to_script,
     trace_text,
 )
-from ch01_what_is_reasoning.exercises import Verdict, check, direction
-from ch01_what_is_reasoning.overrides import override
+from course.exercises import Verdict, check, direction
+from course.overrides import override
 
 RAISES_VALUE_ERROR = "raises ValueError"
 

@@ -40,9 +40,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Callable
 
-from .model import ModelShape
 from .overrides import SettingError, shown
-from .runtime import PRESETS
+from .runtime import PRESETS, ModelShape
 
 __all__ = ["Range", "RANGES", "BY_CLASS", "RELATIONS", "SettingError", "check_settings",
            "range_of", "WORLD_OPS", "LOSS_TYPES", "MAX_TEST_PROBLEMS", "SEED_LIMIT"]
@@ -301,7 +300,7 @@ def range_of(cls_or_obj, name: str) -> Range:
     if name in RANGES:
         return RANGES[name]
     raise LookupError(f"{cls.__name__}.{name} has no declared range: add it to RANGES (or "
-                      f"BY_CLASS) in ch01_what_is_reasoning/setting_ranges.py")
+                      f"BY_CLASS) in course/setting_ranges.py")
 
 
 def check_settings(obj, prefix: str = "", context: dict | None = None, *, strict: bool = True) -> None:

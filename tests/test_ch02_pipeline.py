@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from ch01_what_is_reasoning.arithmetic import is_held_out
-from ch01_what_is_reasoning.runtime import get_preset
 from ch02_r1_pipeline import pipeline as pipeline_module
 from ch02_r1_pipeline.__main__ import main
 from ch02_r1_pipeline.chapter import HEADLINE_STAGES, METRICS
@@ -15,6 +14,7 @@ from ch02_r1_pipeline.inspector import inspect_rewards
 from ch02_r1_pipeline.pipeline import STAGES, Pipeline
 from ch02_r1_pipeline.splits import SPLITS
 from ch02_r1_pipeline.tasks import PERSIAN_SHARE, TEST_OPS, held_out_problems
+from course.runtime import get_preset
 
 
 def _pipeline(root):

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from ch01_what_is_reasoning.__main__ import main as ch01_main
-from ch01_what_is_reasoning.overrides import OverrideError
-from ch01_what_is_reasoning.runtime import CheckpointError, RunsFolderError, get_preset, load_checkpoint
+from ch01_what_is_reasoning.model import GPT
 from ch02_r1_pipeline import pipeline as pipeline_module
 from ch02_r1_pipeline.__main__ import main as ch02_main
 from ch02_r1_pipeline.pipeline import KINDS, SETTINGS, Pipeline, recipe
+from course.overrides import OverrideError
+from course.runtime import CheckpointError, RunsFolderError, get_preset, load_checkpoint
 
 STAGES = tuple(recipe(get_preset("tiny"), SETTINGS["tiny"]))
 
@@ -136,7 +137,7 @@ def test_crafted_pickles_in_runs_are_refused_without_running_code(trained, capsy
                root / "ch02" / "r1_zero.state.pt")
     torch.save({"config": _RunsCode(marker), "model": {}}, root / "ch02" / "r1.pt")
     with pytest.raises(CheckpointError, match="r1.pt"):
-        load_checkpoint(root / "ch02" / "r1.pt")
+        load_checkpoint(root / "ch02" / "r1.pt", model_class=GPT)
     p = _pipeline(root, {"r1_zero.lr": 3e-4})   # r1_zero retrains and meets the state file
     p.run("r1_zero")
     p.run("r1")
@@ -163,7 +164,7 @@ def test_a_damaged_base_is_moved_aside_and_retrained_by_the_cli(tmp_path, capsys
     ch01_main(["--preset", "tiny", "--runs", str(tmp_path), "--quiet"])
     out = capsys.readouterr().out
     assert "base: retraining — cannot use base.pt" in out and "moved to base.pt.damaged" in out
-    model, _ = load_checkpoint(path)   # a good one again
+    model, _ = load_checkpoint(path, model_class=GPT)   # a good one again
     assert model.num_params() > 0
 
 

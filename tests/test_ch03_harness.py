@@ -15,7 +15,6 @@ import pytest
 import torch
 
 from ch01_what_is_reasoning.arithmetic import ANSWER, END_ANSWER, END_THINK, THINK
-from ch01_what_is_reasoning.runtime import get_preset
 from ch01_what_is_reasoning.training import spent
 from ch01_what_is_reasoning.verifier import verify
 from ch02_r1_pipeline import pipeline as pipeline_module
@@ -27,6 +26,7 @@ from ch03_four_methods import harness as harness_module
 from ch03_four_methods.harness import Entry, Harness, compare
 from ch03_four_methods.scaling import SamplePool
 from ch03_four_methods.training_costs import ancestors, spent_flops, spent_tokens, training_costs
+from course.runtime import get_preset
 
 POOL = 4
 ROW_KEYS = {"method", "model", "strategy", "accuracy", "train_flops", "inference_flops_per_problem"}

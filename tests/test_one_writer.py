@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from ch01_what_is_reasoning.cache import fingerprint, plain
 from ch01_what_is_reasoning.experiments import pretrain_base
-from ch01_what_is_reasoning.locks import lock_path, writer_lock
-from ch01_what_is_reasoning.runtime import get_preset, load_checkpoint
+from ch01_what_is_reasoning.model import GPT
 from ch02_r1_pipeline import pipeline as pipeline_module
 from ch02_r1_pipeline.grpo import GRPOTrainer
 from ch02_r1_pipeline.pipeline import DATA_KINDS, Pipeline, data_hash, load_data
+from course.cache import fingerprint, plain
+from course.locks import lock_path, writer_lock
+from course.runtime import get_preset, load_checkpoint
 
 KNOWLEDGE = "rejection_sampling.knowledge_examples"
 
@@ -90,7 +91,7 @@ def _finish(procs):
 def _check_checkpoint(path: Path, recipes: list[dict]):
     """The checkpoint loads, its fingerprint is its recipe's, and that recipe is one of the
     runs' recipes of that stage; returns its info."""
-    _, info = load_checkpoint(path)
+    _, info = load_checkpoint(path, model_class=GPT)
     assert info["fingerprint"] == fingerprint(info["recipe"]), path
     assert info["recipe"] in [plain(r) for r in recipes], path
     return info
