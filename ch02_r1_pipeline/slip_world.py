@@ -27,7 +27,7 @@ from course.locks import writer_lock
 
 from .aha import correction_rates, read_corrections
 from .grpo import GRPOTrainer
-from .pipeline import students_rewards
+from .recipe import students_rewards
 from .tasks import random_train_problem
 
 

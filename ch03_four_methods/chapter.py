@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 
-from ch02_r1_pipeline.pipeline import open_pipeline
+from ch02_r1_pipeline.runner import open_pipeline
 from course.cache import seal
 from course.overrides import override, split_overrides
 from course.runtime import (

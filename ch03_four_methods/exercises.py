@@ -258,7 +258,7 @@ def chapter_pipeline():
     """
     global _PIPELINE
     if _PIPELINE is None:
-        from ch02_r1_pipeline.pipeline import Pipeline
+        from ch02_r1_pipeline.runner import Pipeline
         from course.runtime import get_preset, pick_device
         device = pick_device()
         _PIPELINE = Pipeline(get_preset(None, device), device, progress=False)

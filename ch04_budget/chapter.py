@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 
-from ch02_r1_pipeline.pipeline import open_pipeline
+from ch02_r1_pipeline.runner import open_pipeline
 from ch02_r1_pipeline.sft import sft
 from ch02_r1_pipeline.tasks import evaluate
 from ch03_four_methods.compute import inference_flops, training_flops

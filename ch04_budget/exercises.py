@@ -270,7 +270,7 @@ def check_recovery_scores(recovery_scores: Callable[[list, list, list], tuple]) 
 def _pipeline(pipeline, progress: bool):
     if pipeline is not None:
         return pipeline
-    from ch02_r1_pipeline.pipeline import open_pipeline
+    from ch02_r1_pipeline.runner import open_pipeline
     return open_pipeline(None, progress=progress)   # loads chapter 2's models read-only
 
 

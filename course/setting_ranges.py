@@ -198,7 +198,7 @@ RANGES: dict[str, Range] = {
     "knowledge_examples": whole(0),
     "require_consistent": FLAG,
     "max_examples": whole(0, why="0 keeps every correct trace"),
-    # --- chapter 2's Settings (ch02_r1_pipeline.pipeline.Settings)
+    # --- chapter 2's Settings (ch02_r1_pipeline.recipe.Settings)
     "test_problems": whole(1, MAX_TEST_PROBLEMS, why="held-out problems every stage is scored on"),
     "curve_problems": COUNT,
     "curve_every": INTERVAL,

@@ -38,7 +38,7 @@ def tiny_model(tok):
 def tiny_ch02_runs(tmp_path_factory):
     """A runs folder with every stage of chapter 2's tiny recipe trained, once per session:
     tests copy it before they change anything."""
-    from ch02_r1_pipeline.pipeline import Pipeline
+    from ch02_r1_pipeline.runner import Pipeline
     from course.runtime import get_preset
 
     root = tmp_path_factory.mktemp("tiny-ch02-runs")

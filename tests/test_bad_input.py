@@ -10,12 +10,12 @@ import pytest
 import torch
 from helpers import make_model
 
-from ch01_what_is_reasoning import runtime
 from ch01_what_is_reasoning.model import GPT
 from ch01_what_is_reasoning.sampling import filter_logits, generate
 from ch01_what_is_reasoning.verifier import verify
 from ch02_r1_pipeline.rewards import accuracy_reward, consistency_reward
 from ch03_four_methods.voting import best_of_n, majority_vote
+from course import runtime
 from course.runtime import (
     CheckpointError,
     RunsFolderError,

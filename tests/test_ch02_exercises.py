@@ -10,7 +10,7 @@ import torch
 from ch02_r1_pipeline import exercises as ex
 from ch02_r1_pipeline import rewards
 from ch02_r1_pipeline.grpo_loss import group_advantages, grpo_loss
-from ch02_r1_pipeline.pipeline import Pipeline
+from ch02_r1_pipeline.runner import Pipeline
 from course.exercises import FAILED, NOT_DONE, PASSED
 from course.runtime import get_preset
 

@@ -11,9 +11,10 @@ import torch
 
 from ch01_what_is_reasoning.__main__ import main as ch01_main
 from ch01_what_is_reasoning.model import GPT
-from ch02_r1_pipeline import pipeline as pipeline_module
+from ch02_r1_pipeline import runner as runner_module
 from ch02_r1_pipeline.__main__ import main as ch02_main
-from ch02_r1_pipeline.pipeline import KINDS, SETTINGS, Pipeline, recipe
+from ch02_r1_pipeline.recipe import SETTINGS, recipe
+from ch02_r1_pipeline.runner import KINDS, Pipeline
 from course.overrides import OverrideError
 from course.runtime import CheckpointError, RunsFolderError, get_preset, load_checkpoint
 
@@ -172,7 +173,7 @@ def test_an_unwritable_runs_folder_is_reported_before_any_training(monkeypatch):
     def fail(*a, **kw):
         raise AssertionError("trained before checking the runs folder")
 
-    monkeypatch.setattr(pipeline_module, "pretrain_base", fail)
+    monkeypatch.setattr(runner_module, "pretrain_base", fail)
     with pytest.raises(RunsFolderError, match="/proc/forbidden"):
         ch02_main(["--preset", "tiny", "--runs", "/proc/forbidden", "--quiet"])
 
@@ -197,13 +198,13 @@ def test_rejection_sampling_draws_problems_of_its_own_lengths(trained, monkeypat
 
     root, _ = trained
     drawn = []
-    real = pipeline_module.rejection_sample
+    real = runner_module.rejection_sample
 
     def recording(model, tokenizer, problems, **kw):
         drawn.extend(problems)
         return real(model, tokenizer, problems, **kw)
 
-    monkeypatch.setattr(pipeline_module, "rejection_sample", recording)
+    monkeypatch.setattr(runner_module, "rejection_sample", recording)
     p = _pipeline(root, {"rejection_sampling.ops": (6,)})
     p.run("rejection_sampling")
     assert len(drawn) == p.stage("rejection_sampling").settings.prompts

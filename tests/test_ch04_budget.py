@@ -29,8 +29,9 @@ from ch01_what_is_reasoning.model import GPT
 from ch01_what_is_reasoning.sampling import Generation
 from ch01_what_is_reasoning.verifier import verify
 from ch02_r1_pipeline.grpo import GRPOConfig, GRPOTrainer
-from ch02_r1_pipeline.pipeline import SETTINGS as CH02_SETTINGS
-from ch02_r1_pipeline.pipeline import STAGES, Pipeline
+from ch02_r1_pipeline.recipe import SETTINGS as CH02_SETTINGS
+from ch02_r1_pipeline.recipe import STAGES
+from ch02_r1_pipeline.runner import Pipeline
 from ch02_r1_pipeline.tasks import RL_OPS, held_out_problems
 from ch03_four_methods.training_costs import spent_flops, spent_tokens
 from ch04_budget import costs, journey, rl_sweep

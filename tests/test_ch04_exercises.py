@@ -12,7 +12,7 @@ import torch
 
 from ch01_what_is_reasoning.arithmetic import WAIT
 from ch01_what_is_reasoning.verifier import verify
-from ch02_r1_pipeline.pipeline import Pipeline
+from ch02_r1_pipeline.runner import Pipeline
 from ch03_four_methods.training_costs import spent_flops
 from ch04_budget import exercises as ex
 from ch04_budget.costs import CPU_PRICE_PER_HOUR, GPU_PEAK_FLOPS, GPU_PRICE_PER_HOUR, GPU_UTILIZATION

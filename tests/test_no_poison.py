@@ -15,8 +15,9 @@ from ch01_what_is_reasoning.model import GPT, GPTConfig
 from ch01_what_is_reasoning.tokenizer import CharTokenizer
 from ch01_what_is_reasoning.training import PromptCompletionBatches, train
 from ch02_r1_pipeline.grpo import GRPOConfig, GRPOTrainer, RewardError, score
-from ch02_r1_pipeline.pipeline import Pipeline, students_rewards
+from ch02_r1_pipeline.recipe import students_rewards
 from ch02_r1_pipeline.rewards import ACCURACY_FORMAT, REWARDS, accuracy_reward
+from ch02_r1_pipeline.runner import Pipeline
 from course.cache import what_changed
 from course.overrides import SettingError
 from course.runtime import (

@@ -10,8 +10,8 @@ import pytest
 import torch
 from helpers import make_model
 
-from ch01_what_is_reasoning import runtime
 from ch01_what_is_reasoning.model import GPT
+from course import runtime
 from course.runtime import (
     PRESETS,
     get_preset,

@@ -23,7 +23,8 @@ from ch01_what_is_reasoning.tokenizer import CharTokenizer
 from ch02_r1_pipeline import grpo_loss
 from ch02_r1_pipeline.__main__ import main as ch02_main
 from ch02_r1_pipeline.grpo import GRPOConfig
-from ch02_r1_pipeline.pipeline import SETTINGS, Pipeline, Settings, apply_overrides, recipe
+from ch02_r1_pipeline.recipe import SETTINGS, Settings, apply_overrides, recipe
+from ch02_r1_pipeline.runner import Pipeline
 from ch02_r1_pipeline.sft import RejectionConfig, SFTConfig
 from ch03_four_methods import chapter as ch03
 from ch03_four_methods.__main__ import main as ch03_main
