@@ -41,12 +41,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ch01_what_is_reasoning.experiments import base_config, pretrain_base  # noqa: E402
 from ch01_what_is_reasoning.hf_interop import to_hf  # noqa: E402
 from ch01_what_is_reasoning.model import GPT  # noqa: E402
-from ch01_what_is_reasoning.runtime import get_preset, runs_dir, write_json  # noqa: E402
 from ch01_what_is_reasoning.sampling import generate, left_pad  # noqa: E402
 from ch01_what_is_reasoning.tokenizer import CharTokenizer  # noqa: E402
 from ch02_r1_pipeline.grpo import GRPOConfig, GRPOTrainer  # noqa: E402
 from ch02_r1_pipeline.rewards import ACCURACY_FORMAT  # noqa: E402
 from ch02_r1_pipeline.tasks import rl_prompts  # noqa: E402
+from course.runtime import get_preset, runs_dir, write_json  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from first_edition import generate as first_edition_generate  # noqa: E402

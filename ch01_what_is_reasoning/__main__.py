@@ -1,7 +1,8 @@
 """python -m ch01_what_is_reasoning [--preset cpu|gpu|tiny|auto] [--runs DIR] [--quiet]"""
 
+from course.cli import chapter_cli
+
 from .chapter import run_chapter, summary_table
-from .cli import chapter_cli
 
 
 def main(argv=None):

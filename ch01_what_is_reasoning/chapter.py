@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import time
 
+from course.overrides import override
+from course.runtime import get_preset, pick_device, runs_dir, seed_everything, write_json
+from course.setting_ranges import check_settings
+
 from .arithmetic import sample_problems
 from .experiments import (
     accuracy_by_operations,
@@ -13,10 +17,7 @@ from .experiments import (
     pretrain_base,
     sample_efficiency,
 )
-from .overrides import override
 from .plots import plot_by_style, plot_costs, plot_loss
-from .runtime import get_preset, pick_device, runs_dir, seed_everything, write_json
-from .setting_ranges import check_settings
 
 LEVELS = (1, 2, 3, 4, 5)  # numbers of operations the chapter shows
 

@@ -18,14 +18,15 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
+from course.exercises import direction
+from course.overrides import override
+from course.runtime import Preset, get_preset, runs_dir
+
 from .arithmetic import sample_problems
 from .chapter import LEVELS
 from .evaluation import Answers, answer_problems
-from .exercises import direction
 from .experiments import STYLES, accuracy_by_operations, pretrain_base
-from .overrides import override
 from .plots import STYLE_COLOR, plt
-from .runtime import Preset, get_preset, runs_dir
 
 # How far a measured number must move to count as "higher" or "lower": about two standard
 # errors of a difference between two accuracies near 0.9 on 500 problems (sampling, 1.5-1.6);

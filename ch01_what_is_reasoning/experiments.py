@@ -11,6 +11,10 @@ import time
 
 import torch
 
+from course.cache import load_cached, save_cached, say_retraining
+from course.locks import writer_lock
+from course.runtime import Preset
+
 from .arithmetic import (
     direct_completion,
     fact_prompt,
@@ -19,12 +23,9 @@ from .arithmetic import (
     step_by_step_completion,
     to_script,
 )
-from .cache import load_cached, save_cached, say_retraining
 from .corpus import CorpusMix, training_examples
 from .evaluation import answer, answer_problems
-from .locks import writer_lock
 from .model import GPT, GPTConfig
-from .runtime import Preset
 from .tokenizer import CharTokenizer
 from .training import PackedDocuments, PromptCompletionBatches, spent, train
 
@@ -61,7 +62,8 @@ def pretrain_base(preset: Preset, device, checkpoint=None, seed: int = 0, progre
     # One writer per checkpoint: the cache is checked, trained and saved under its lock, so a
     # second process waits, then finds the base the first one saved (and loads it).
     with writer_lock(checkpoint):
-        model, info = load_cached(checkpoint, recipe, device, name, tokenizer.vocab_size)
+        model, info = load_cached(checkpoint, recipe, device, name, tokenizer.vocab_size,
+                                  model_class=GPT)
         if model is not None:
             return model.eval(), tokenizer, info
         say_retraining(name, info)
@@ -121,7 +123,7 @@ def sample_efficiency(preset: Preset, device, sizes=None, n_ops: int = 2, n_test
                 pairs = [(p.prompt(), step_by_step_completion(p, rng)) for p in pool[:n]]
             batches = PromptCompletionBatches(pairs, tokenizer, 128, completion_only=True)
             torch.manual_seed(seed)
-            cfg = preset.sample_efficiency_model.config(tokenizer.vocab_size, block_size=64)
+            cfg = GPTConfig.from_shape(preset.sample_efficiency_model, tokenizer.vocab_size, block_size=64)
             model = GPT(cfg).to(device)
             train(model, batches, steps=preset.sample_efficiency_steps, batch_size=16, lr=3e-3,
                   seed=seed, desc=f"{style}, {n} examples", progress=progress)

@@ -16,6 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from course.runtime import ModelShape
+
 
 @dataclass
 class GPTConfig:
@@ -29,18 +31,11 @@ class GPTConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-
-@dataclass(frozen=True)
-class ModelShape:
-    """The size knobs of a GPT, as settings hold them (the vocabulary comes from the tokenizer)."""
-
-    n_layer: int
-    n_head: int
-    n_embd: int
-
-    def config(self, vocab_size: int, block_size: int = 128) -> GPTConfig:
-        return GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=self.n_layer,
-                         n_head=self.n_head, n_embd=self.n_embd)
+    @classmethod
+    def from_shape(cls, shape: ModelShape, vocab_size: int, block_size: int = 128) -> GPTConfig:
+        """The config of a model of `shape` (a setting's size knobs) for this vocabulary."""
+        return cls(vocab_size=vocab_size, block_size=block_size, n_layer=shape.n_layer,
+                   n_head=shape.n_head, n_embd=shape.n_embd)
 
 
 class CausalSelfAttention(nn.Module):
@@ -101,6 +96,8 @@ def causal_mask(T: int, past: int = 0, device=None) -> torch.Tensor:
 
 
 class GPT(nn.Module):
+    config_class = GPTConfig   # what course.runtime.load_checkpoint rebuilds a saved config as
+
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         self.config = cfg

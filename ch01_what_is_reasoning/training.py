@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .runtime import check_finite
+from course.runtime import check_finite
 
 PROGRESS_SECONDS = 2.0  # how often progress bars redraw
 

@@ -6,7 +6,9 @@
 - grpo.py: the GRPO loop (rollouts, scoring, updates, logs, checkpoints and resume)
 - sft.py: SFT on completions, cold-start traces, rejection sampling, knowledge data
 - tasks.py: RL prompts and the held-out test set every stage is scored on
-- pipeline.py: the R1 recipe as a table of stages (kind, inputs, typed settings), run by
-  kind, each cached with the fingerprint of what made it
+- recipe.py: the R1 recipe as a table of stages (kind, inputs, typed settings), per preset,
+  and the `--set` overrides of it, checked before any training
+- runner.py: the Pipeline that runs (or loads) each stage by its kind, scores it and saves it,
+  each cached with the fingerprint of what made it (stage_data.py: the data stages' sets)
 - chapter.py, plots.py, inspector.py, __main__.py: results.json, plots, widget, CLI
 """

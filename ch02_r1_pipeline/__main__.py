@@ -1,6 +1,6 @@
 """python -m ch02_r1_pipeline [--preset cpu|gpu|tiny|auto] [--runs DIR] [--quiet]"""
 
-from ch01_what_is_reasoning.cli import chapter_cli
+from course.cli import chapter_cli
 
 from .chapter import run_chapter, summary_table
 

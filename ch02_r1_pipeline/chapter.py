@@ -6,10 +6,10 @@ import time
 
 import matplotlib.pyplot as plt
 
-from ch01_what_is_reasoning.runtime import write_json
+from course.runtime import write_json
 
-from .pipeline import Pipeline, open_pipeline
 from .plots import plot_aha, plot_r1_zero_curves, plot_rollouts, plot_splits, plot_stages
+from .runner import Pipeline, open_pipeline
 from .slip_world import run_aha
 from .splits import PASS1_SAMPLES, PASS1_TEMPERATURE, PASS1_TOP_P, SPLITS
 

@@ -1,7 +1,7 @@
 """Chapter 2's exercises: four checkers ("build it") and three short GRPO experiments.
 
 Build it (each checker runs the student's function against the course's own on edge cases
-first, then random ones from a fixed seed; see chapter 1's `exercises.py` for `check`):
+first, then random ones from a fixed seed; see course/exercises.py for `check`):
 
 - 2.1 `check_format_reward`: R1-Zero's format reward (rewards.format_reward)
 - 2.2 `check_consistency_reward`: R1's language-consistency reward (rewards.consistency_reward)
@@ -36,8 +36,10 @@ from typing import Callable
 
 import torch
 
-from ch01_what_is_reasoning.cache import load_cached, plain
-from ch01_what_is_reasoning.exercises import (  # ready, ... are re-exported for the notebooks
+from ch01_what_is_reasoning.model import GPT
+from ch01_what_is_reasoning.sampling import generate
+from course.cache import load_cached, plain
+from course.exercises import (  # ready, ... are re-exported for the notebooks
     Verdict,
     _show,
     check,
@@ -46,8 +48,7 @@ from ch01_what_is_reasoning.exercises import (  # ready, ... are re-exported for
     ready,
     same,
 )
-from ch01_what_is_reasoning.overrides import override
-from ch01_what_is_reasoning.sampling import generate
+from course.overrides import override
 
 from .grpo import GRPOConfig, GRPOTrainer, completion_logprobs
 from .grpo_loss import group_advantages, grpo_loss, k3_kl
@@ -96,51 +97,54 @@ def _with_prompts(completions: list, rng: random.Random) -> tuple:
     return tuple(completions), tuple(p for p, _ in pairs), tuple(a for _, a in pairs)
 
 
+# 2.1's edge cases, one completion each (the random batches follow them)
+_FORMAT_EDGE_CASES = [
+    "<think>3+4=7</think><answer>7</answer>",               # the template
+    "<think></think><answer>7</answer>",                    # an empty thinking block is fine
+    "<answer>7</answer>",                                   # no thinking block
+    "<think>a</think> <answer> 42 </answer>",               # whitespace between and inside
+    "  <think>a</think>\n<answer>42</answer>\n",            # whitespace around
+    "<think>a</think><answer>42</answer> extra",            # text after the answer
+    "so <think>a</think><answer>42</answer>",               # text before the thinking
+    "<think>a</think>x<answer>42</answer>",                 # text between the blocks
+    "<think>a</think><answer>-5</answer>",                  # not a digit string
+    "<think>a</think><answer>3.5</answer>",
+    "<think>a</think><answer></answer>",                    # an empty answer
+    "<think>a</think><answer>۱۲</answer>",                  # Persian digits
+    "<think>a</think><answer>1۲</answer>",                  # both scripts: still digits
+    "<think>a</think><answer>123456789012</answer>",        # 12 digits: the longest answer
+    "<think>a</think><answer>1234567890123</answer>",       # 13 digits: too long
+    "<think>a</think><answer>٣</answer>",                   # Arabic-Indic 3 (isdigit() says yes)
+    "<think>a</think><answer>1 2</answer>",
+    "<think>a<think>b</think><answer>1</answer>",           # a tag twice
+    "<think>a</think><answer>1</answer><answer>2</answer>",
+    "<think>a</think><answer>1</answer></think>",
+    "<answer>1</answer><think>a</think>",                   # wrong order
+    "<think>a</think><answer>1",                            # not closed
+    "<think>a<answer>1</answer>",
+    "",
+    "<think>a</think><answer>00</answer>",
+    # newlines and other whitespace (whatever str.strip() removes) inside and around the tags
+    "<think>3+4\n= 7</think><answer>7</answer>",             # a thinking of several lines
+    "<think>a</think>\t<answer>7</answer>",
+    "\r\n<think>a</think>\r\n<answer>7</answer>\r\n",
+    "<think>a</think><answer>\n7\n</answer>",
+    "\u3000<think>a</think><answer>\t7\u3000</answer>",
+    "<think>a</think><answer> 123456789012 </answer>",      # 12 digits once stripped
+    "<think>a</think><answer>۱۲۳۴۵۶۷۸۹۰۱۲</answer>",        # 12 Persian digits
+    "<think>a</think><answer>１２</answer>",                  # full-width digits: not ours
+    "<think>a</think><answer>+7</answer>",                  # int() takes these three
+    "<think>a</think><answer>1_000</answer>",
+    "<think><answer>1</answer></think>",                    # nested
+    "<Think>a</Think><Answer>7</Answer>",                   # tags are matched exactly
+    "<think>a</think><answer>7</answer><think>b</think>",   # a second thinking block after
+]
+
+
 def _format_cases(seed: int = 0) -> list:
     """(completions, prompts, answers): one edge case per batch first, then random batches of 1-4."""
-    fixed = [
-        "<think>3+4=7</think><answer>7</answer>",               # the template
-        "<think></think><answer>7</answer>",                    # an empty thinking block is fine
-        "<answer>7</answer>",                                   # no thinking block
-        "<think>a</think> <answer> 42 </answer>",               # whitespace between and inside
-        "  <think>a</think>\n<answer>42</answer>\n",            # whitespace around
-        "<think>a</think><answer>42</answer> extra",            # text after the answer
-        "so <think>a</think><answer>42</answer>",               # text before the thinking
-        "<think>a</think>x<answer>42</answer>",                 # text between the blocks
-        "<think>a</think><answer>-5</answer>",                  # not a digit string
-        "<think>a</think><answer>3.5</answer>",
-        "<think>a</think><answer></answer>",                    # an empty answer
-        "<think>a</think><answer>۱۲</answer>",                  # Persian digits
-        "<think>a</think><answer>1۲</answer>",                  # both scripts: still digits
-        "<think>a</think><answer>123456789012</answer>",        # 12 digits: the longest answer
-        "<think>a</think><answer>1234567890123</answer>",       # 13 digits: too long
-        "<think>a</think><answer>٣</answer>",                   # Arabic-Indic 3 (isdigit() says yes)
-        "<think>a</think><answer>1 2</answer>",
-        "<think>a<think>b</think><answer>1</answer>",           # a tag twice
-        "<think>a</think><answer>1</answer><answer>2</answer>",
-        "<think>a</think><answer>1</answer></think>",
-        "<answer>1</answer><think>a</think>",                   # wrong order
-        "<think>a</think><answer>1",                            # not closed
-        "<think>a<answer>1</answer>",
-        "",
-        "<think>a</think><answer>00</answer>",
-        # newlines and other whitespace (whatever str.strip() removes) inside and around the tags
-        "<think>3+4\n= 7</think><answer>7</answer>",             # a thinking of several lines
-        "<think>a</think>\t<answer>7</answer>",
-        "\r\n<think>a</think>\r\n<answer>7</answer>\r\n",
-        "<think>a</think><answer>\n7\n</answer>",
-        "\u3000<think>a</think><answer>\t7\u3000</answer>",
-        "<think>a</think><answer> 123456789012 </answer>",      # 12 digits once stripped
-        "<think>a</think><answer>۱۲۳۴۵۶۷۸۹۰۱۲</answer>",        # 12 Persian digits
-        "<think>a</think><answer>１２</answer>",                  # full-width digits: not ours
-        "<think>a</think><answer>+7</answer>",                  # int() takes these three
-        "<think>a</think><answer>1_000</answer>",
-        "<think><answer>1</answer></think>",                    # nested
-        "<Think>a</Think><Answer>7</Answer>",                   # tags are matched exactly
-        "<think>a</think><answer>7</answer><think>b</think>",   # a second thinking block after
-    ]
     rng = random.Random(seed)
-    cases = [_with_prompts([text], rng) for text in fixed]
+    cases = [_with_prompts([text], rng) for text in _FORMAT_EDGE_CASES]
     for _ in range(27):
         batch = []
         for _ in range(rng.randint(1, 4)):
@@ -171,45 +175,48 @@ def check_format_reward(student: Callable) -> Verdict:
 
 # ------------------------------------------------------------------ 2.2: the consistency reward
 
+_LATIN, _PERSIAN = "(3+4)*2?", "(۳+۴)*۲?"
+# 2.2's edge cases: (completion, prompt) (the random ones follow them)
+_CONSISTENCY_EDGE_CASES = [
+    ("<think>(3+4)*2 = 7*2 = 14</think><answer>14</answer>", _LATIN),     # all in the prompt's script
+    ("<think>(۳+۴)*۲ = ۷*۲ = ۱۴</think><answer>۱۴</answer>", _PERSIAN),
+    ("<think>(۳+۴)*۲ = 7*2 = ۱۴</think><answer>۱۴</answer>", _PERSIAN),   # mixed: a share
+    ("<think>(3+4)*2 = 7*2 = 14</think><answer>14</answer>", _PERSIAN),   # all in the other script
+    ("<think>(3+4)*2 = 14</think><answer>14</answer>", "what is x?"),    # a prompt without digits
+    ("<think>1</think><answer>1</answer>", ""),
+    ("<answer>14</answer>", _LATIN),                                      # no thinking block
+    ("<think>hmm</think><answer>14</answer>", _LATIN),                    # thinking without digits
+    ("<think></think><answer>14</answer>", _PERSIAN),
+    ("<think>1+2 = 3</think><answer>3</answer>", "1+۲?"),                # a tie: Latin
+    ("<think>۱+۲ = ۳</think><answer>۳</answer>", "1+۲?"),
+    ("<think>۱+۲*3 = ۷</think><answer>۷</answer>", "۱+۲*3?"),            # majority Persian
+    ("<think>(۳+۴)*۲ = ۱۴</think><answer>14</answer>", _PERSIAN),          # the answer does not count
+    ("before 1234 <think>۱۲</think><answer>12</answer>", _PERSIAN),       # nor text before the block
+    ("<think>۱</think><think>1</think><answer>1</answer>", _PERSIAN),      # only the first block
+    ("<think>(3+4)*2 = 14", _LATIN),                                      # a block never closed
+    ("</think>14<think>", _LATIN),
+    # the prompt's script is its majority, wherever its first digit is
+    ("<think>۱+۲*۳ = ۷</think><answer>۷</answer>", "1+۲*۳?"),
+    # tags in unusual orders: the first </think> AFTER the first <think>
+    ("</think>1<think>۱۲</think><answer>۱۲</answer>", _PERSIAN),
+    ("<think>۱<think>2</think><answer>2</answer>", _PERSIAN),            # nested: "۱<think>2"
+    ("<answer>۱۲</answer><think>12</think>", _PERSIAN),
+    # newlines inside the thinking and around it
+    ("<think>(۳+۴)*۲\n= ۷*۲\n= ۱۴</think>\n<answer>۱۴</answer>", _PERSIAN),
+    ("<think>\n1+2\n</think>", _LATIN),
+    # only 0-9 and ۰-۹ are digits: Arabic-Indic and superscript ones are not counted
+    ("<think>۱٣1</think><answer>1</answer>", _PERSIAN),
+    ("<think>12²</think><answer>1</answer>", _LATIN),
+    ("<think>12</think><answer>12</answer>", "٣+٤?"),                   # no digit of either script
+    ("<think>١٢ ۱۲</think><answer>۱۲</answer>", "1+۲*۳?"),
+]
+
+
 def _consistency_cases(seed: int = 0) -> list:
     """(completions, prompts, answers): edge cases first, then random ones."""
-    latin, persian = "(3+4)*2?", "(۳+۴)*۲?"
-    fixed = [
-        ("<think>(3+4)*2 = 7*2 = 14</think><answer>14</answer>", latin),     # all in the prompt's script
-        ("<think>(۳+۴)*۲ = ۷*۲ = ۱۴</think><answer>۱۴</answer>", persian),
-        ("<think>(۳+۴)*۲ = 7*2 = ۱۴</think><answer>۱۴</answer>", persian),   # mixed: a share
-        ("<think>(3+4)*2 = 7*2 = 14</think><answer>14</answer>", persian),   # all in the other script
-        ("<think>(3+4)*2 = 14</think><answer>14</answer>", "what is x?"),    # a prompt without digits
-        ("<think>1</think><answer>1</answer>", ""),
-        ("<answer>14</answer>", latin),                                      # no thinking block
-        ("<think>hmm</think><answer>14</answer>", latin),                    # thinking without digits
-        ("<think></think><answer>14</answer>", persian),
-        ("<think>1+2 = 3</think><answer>3</answer>", "1+۲?"),                # a tie: Latin
-        ("<think>۱+۲ = ۳</think><answer>۳</answer>", "1+۲?"),
-        ("<think>۱+۲*3 = ۷</think><answer>۷</answer>", "۱+۲*3?"),            # majority Persian
-        ("<think>(۳+۴)*۲ = ۱۴</think><answer>14</answer>", persian),          # the answer does not count
-        ("before 1234 <think>۱۲</think><answer>12</answer>", persian),       # nor text before the block
-        ("<think>۱</think><think>1</think><answer>1</answer>", persian),      # only the first block
-        ("<think>(3+4)*2 = 14", latin),                                      # a block never closed
-        ("</think>14<think>", latin),
-        # the prompt's script is its majority, wherever its first digit is
-        ("<think>۱+۲*۳ = ۷</think><answer>۷</answer>", "1+۲*۳?"),
-        # tags in unusual orders: the first </think> AFTER the first <think>
-        ("</think>1<think>۱۲</think><answer>۱۲</answer>", persian),
-        ("<think>۱<think>2</think><answer>2</answer>", persian),            # nested: "۱<think>2"
-        ("<answer>۱۲</answer><think>12</think>", persian),
-        # newlines inside the thinking and around it
-        ("<think>(۳+۴)*۲\n= ۷*۲\n= ۱۴</think>\n<answer>۱۴</answer>", persian),
-        ("<think>\n1+2\n</think>", latin),
-        # only 0-9 and ۰-۹ are digits: Arabic-Indic and superscript ones are not counted
-        ("<think>۱٣1</think><answer>1</answer>", persian),
-        ("<think>12²</think><answer>1</answer>", latin),
-        ("<think>12</think><answer>12</answer>", "٣+٤?"),                   # no digit of either script
-        ("<think>١٢ ۱۲</think><answer>۱۲</answer>", "1+۲*۳?"),
-    ]
     rng = random.Random(seed)
     cases = []
-    for completion, prompt in fixed:
+    for completion, prompt in _CONSISTENCY_EDGE_CASES:
         answer = rl_prompts(rng, 1)[0][1]
         cases.append(((completion,), (prompt,), (answer,)))
     for _ in range(30):
@@ -412,7 +419,7 @@ def _rollouts(run: ShortRun) -> int:
 def _base_model(pipeline):
     """The base model, loaded read-only from runs/ (trained, as chapter 1 does, only if missing)."""
     model, _ = load_cached(pipeline.path("base"), pipeline.stage_recipe("base"), pipeline.device,
-                           "base", pipeline.tokenizer.vocab_size)
+                           "base", pipeline.tokenizer.vocab_size, model_class=GPT)
     return (model if model is not None else pipeline.model("base")).eval()
 
 

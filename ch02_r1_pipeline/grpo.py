@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from ch01_what_is_reasoning.runtime import NonFiniteError, atomic_save, check_finite, load_state
 from ch01_what_is_reasoning.sampling import generate
-from ch01_what_is_reasoning.setting_ranges import check_settings
 from ch01_what_is_reasoning.training import PROGRESS_SECONDS, make_optimizer, spent
+from course.runtime import NonFiniteError, atomic_save, check_finite, load_state
+from course.setting_ranges import check_settings
 
 from .grpo_loss import group_advantages, grpo_loss
 from .rewards import ACCURACY_FORMAT, REWARDS, is_mixed
@@ -50,7 +50,7 @@ class GRPOConfig:
 
     def __post_init__(self):
         # Caught here, where the setting is made, not deep inside a training step: every field
-        # against its declared range (ch01_what_is_reasoning/setting_ranges.py), as a
+        # against its declared range (course/setting_ranges.py), as a
         # SettingError (a ValueError) naming it. Reward names are checked where the rewards are
         # known (GRPOTrainer, and the pipeline before its first stage). A subclass's new fields
         # are its own to check.

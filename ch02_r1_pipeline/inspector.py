@@ -5,8 +5,7 @@ from __future__ import annotations
 from ch01_what_is_reasoning.explorer import expected_answer
 
 from .grpo import score
-from .pipeline import ACCURACY_FORMAT, WITH_CONSISTENCY
-from .rewards import is_mixed
+from .rewards import ACCURACY_FORMAT, WITH_CONSISTENCY, is_mixed
 
 
 def inspect_rewards(prompt: str, completion: str, answer: int | None = None) -> dict:

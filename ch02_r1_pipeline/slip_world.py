@@ -20,13 +20,14 @@ import random
 import time
 
 from ch01_what_is_reasoning.arithmetic import THINK, WAIT, trace_text
-from ch01_what_is_reasoning.cache import load_cached, plain, save_cached, say_retraining
-from ch01_what_is_reasoning.locks import writer_lock
+from ch01_what_is_reasoning.model import GPT
 from ch01_what_is_reasoning.verifier import verify
+from course.cache import load_cached, plain, save_cached, say_retraining
+from course.locks import writer_lock
 
 from .aha import correction_rates, read_corrections
 from .grpo import GRPOTrainer
-from .pipeline import students_rewards
+from .recipe import students_rewards
 from .tasks import random_train_problem
 
 
@@ -80,7 +81,7 @@ def run_aha(pipeline) -> dict:
         recipe["rewards"] = students_rewards(cfg.reward_weights)
     with writer_lock(path):   # one writer of aha.pt: a second run waits, then loads it
         model, info = load_cached(path, recipe, pipeline.device, "aha",
-                                  pipeline.tokenizer.vocab_size)
+                                  pipeline.tokenizer.vocab_size, model_class=GPT)
         if model is not None:
             pipeline.info["aha"] = info
             return info

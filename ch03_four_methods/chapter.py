@@ -12,14 +12,14 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 
-from ch01_what_is_reasoning.cache import seal
-from ch01_what_is_reasoning.overrides import override, split_overrides
-from ch01_what_is_reasoning.runtime import (
+from ch02_r1_pipeline.runner import open_pipeline
+from course.cache import seal
+from course.overrides import override, split_overrides
+from course.runtime import (
     runs_dir,
     write_json,
 )
-from ch01_what_is_reasoning.setting_ranges import check_settings
-from ch02_r1_pipeline.pipeline import open_pipeline
+from course.setting_ranges import check_settings
 
 from .budget_forcing import budget_curve
 from .harness import Entry, Harness

@@ -35,7 +35,9 @@ from ch01_what_is_reasoning.arithmetic import (
     THINK,
     random_problem,
 )
-from ch01_what_is_reasoning.exercises import (  # noqa: F401  (re-exported for the notebooks)
+from ch01_what_is_reasoning.model import GPT, GPTConfig
+from ch01_what_is_reasoning.tokenizer import CharTokenizer
+from course.exercises import (  # noqa: F401  (re-exported for the notebooks)
     FAILED,
     NOT_DONE,
     PASSED,
@@ -46,9 +48,7 @@ from ch01_what_is_reasoning.exercises import (  # noqa: F401  (re-exported for t
     ready,
     same,
 )
-from ch01_what_is_reasoning.model import GPT, GPTConfig
-from ch01_what_is_reasoning.overrides import override
-from ch01_what_is_reasoning.tokenizer import CharTokenizer
+from course.overrides import override
 
 from .beam_search import beam_search_problems
 from .budget_forcing import answer_with_budget
@@ -258,8 +258,8 @@ def chapter_pipeline():
     """
     global _PIPELINE
     if _PIPELINE is None:
-        from ch01_what_is_reasoning.runtime import get_preset, pick_device
-        from ch02_r1_pipeline.pipeline import Pipeline
+        from ch02_r1_pipeline.runner import Pipeline
+        from course.runtime import get_preset, pick_device
         device = pick_device()
         _PIPELINE = Pipeline(get_preset(None, device), device, progress=False)
     return _PIPELINE

@@ -17,16 +17,15 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 
-from ch01_what_is_reasoning.cache import is_sealed
-from ch01_what_is_reasoning.model import ModelShape
-from ch01_what_is_reasoning.overrides import override, split_overrides
-from ch01_what_is_reasoning.runtime import runs_dir, write_json
-from ch01_what_is_reasoning.setting_ranges import check_settings
-from ch02_r1_pipeline.pipeline import open_pipeline
+from ch02_r1_pipeline.runner import open_pipeline
 from ch02_r1_pipeline.sft import sft
 from ch02_r1_pipeline.tasks import evaluate
 from ch03_four_methods.compute import inference_flops, training_flops
 from ch03_four_methods.training_costs import own_flops, spent_tokens
+from course.cache import is_sealed
+from course.overrides import override, split_overrides
+from course.runtime import ModelShape, runs_dir, write_json
+from course.setting_ranges import check_settings
 
 from .costs import cost_row
 from .distillation import choose, data_efficiency, distill, teacher_traces, worked_traces

@@ -35,8 +35,8 @@ from ch01_what_is_reasoning.arithmetic import (
     to_script,
     trace_text,
 )
-from ch01_what_is_reasoning.exercises import Verdict, check, direction
-from ch01_what_is_reasoning.overrides import override
+from course.exercises import Verdict, check, direction
+from course.overrides import override
 
 RAISES_VALUE_ERROR = "raises ValueError"
 
@@ -270,7 +270,7 @@ def check_recovery_scores(recovery_scores: Callable[[list, list, list], tuple]) 
 def _pipeline(pipeline, progress: bool):
     if pipeline is not None:
         return pipeline
-    from ch02_r1_pipeline.pipeline import open_pipeline
+    from ch02_r1_pipeline.runner import open_pipeline
     return open_pipeline(None, progress=progress)   # loads chapter 2's models read-only
 
 

@@ -16,11 +16,11 @@ import dataclasses
 import time
 
 from ch01_what_is_reasoning.experiments import pretrain_base
-from ch01_what_is_reasoning.model import ModelShape
 from ch02_r1_pipeline.grpo import GRPOConfig, GRPOTrainer
 from ch02_r1_pipeline.tasks import evaluate, rl_prompts
 from ch03_four_methods.compute import training_flops
 from ch03_four_methods.training_costs import spent_flops
+from course.runtime import ModelShape
 
 
 def pure_rl(model, tokenizer, test, config: GRPOConfig, progress: bool = False) -> dict:

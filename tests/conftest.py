@@ -38,8 +38,8 @@ def tiny_model(tok):
 def tiny_ch02_runs(tmp_path_factory):
     """A runs folder with every stage of chapter 2's tiny recipe trained, once per session:
     tests copy it before they change anything."""
-    from ch01_what_is_reasoning.runtime import get_preset
-    from ch02_r1_pipeline.pipeline import Pipeline
+    from ch02_r1_pipeline.runner import Pipeline
+    from course.runtime import get_preset
 
     root = tmp_path_factory.mktemp("tiny-ch02-runs")
     Pipeline(get_preset("tiny"), torch.device("cpu"), root, progress=False).run_all()

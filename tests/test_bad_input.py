@@ -10,8 +10,13 @@ import pytest
 import torch
 from helpers import make_model
 
-from ch01_what_is_reasoning import runtime
-from ch01_what_is_reasoning.runtime import (
+from ch01_what_is_reasoning.model import GPT
+from ch01_what_is_reasoning.sampling import filter_logits, generate
+from ch01_what_is_reasoning.verifier import verify
+from ch02_r1_pipeline.rewards import accuracy_reward, consistency_reward
+from ch03_four_methods.voting import best_of_n, majority_vote
+from course import runtime
+from course.runtime import (
     CheckpointError,
     RunsFolderError,
     atomic_save,
@@ -22,10 +27,6 @@ from ch01_what_is_reasoning.runtime import (
     runs_dir,
     save_checkpoint,
 )
-from ch01_what_is_reasoning.sampling import filter_logits, generate
-from ch01_what_is_reasoning.verifier import verify
-from ch02_r1_pipeline.rewards import accuracy_reward, consistency_reward
-from ch03_four_methods.voting import best_of_n, majority_vote
 
 RETRAIN = "Delete it or move it aside and rerun; the chapter retrains it."
 GOOD = "<think>3*4 = 12</think><answer>12</answer>"
@@ -62,7 +63,7 @@ def _damage(path: Path, how: str) -> None:
 def test_unusable_checkpoint_raises_checkpoint_error_naming_the_file(checkpoint, how):
     _damage(checkpoint, how)
     with pytest.raises(CheckpointError) as info:
-        load_checkpoint(checkpoint, "cpu")
+        load_checkpoint(checkpoint, "cpu", model_class=GPT)
     message = str(info.value)
     assert str(checkpoint) in message
     assert RETRAIN in message
@@ -73,12 +74,12 @@ def test_checkpoint_with_wrong_shapes_raises_checkpoint_error(checkpoint):
     state["config"]["n_embd"] = 32  # weights are 16 wide
     torch.save(state, checkpoint)
     with pytest.raises(CheckpointError, match="do not fit its config"):
-        load_checkpoint(checkpoint)
+        load_checkpoint(checkpoint, model_class=GPT)
 
 
 def test_missing_checkpoint_is_still_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="Train it first"):
-        load_checkpoint(tmp_path / "nope.pt")
+        load_checkpoint(tmp_path / "nope.pt", model_class=GPT)
 
 
 class _Payload:
@@ -105,7 +106,7 @@ def test_crafted_checkpoint_is_refused_without_running_code(tmp_path, tok):
     torch.save({"config": model.config.to_dict(), "model": model.state_dict(),
                 "extra": {"note": _Payload(marker)}}, path)
     with pytest.raises(CheckpointError, match="weights_only=True") as info:
-        load_checkpoint(path)
+        load_checkpoint(path, model_class=GPT)
     assert str(path) in str(info.value)
     assert not marker.exists()
 
@@ -157,9 +158,9 @@ def test_unreadable_state_file_raises_checkpoint_error(tmp_path, how):
 # --- 5. a checkpoint made with another tokenizer --------------------------------------------
 
 def test_checkpoint_vocabulary_must_match_the_tokenizer(checkpoint, tok):
-    load_checkpoint(checkpoint, vocab_size=tok.vocab_size)  # the matching tokenizer loads
+    load_checkpoint(checkpoint, vocab_size=tok.vocab_size, model_class=GPT)  # the matching tokenizer loads
     with pytest.raises(CheckpointError) as info:
-        load_checkpoint(checkpoint, vocab_size=tok.vocab_size + 7)
+        load_checkpoint(checkpoint, vocab_size=tok.vocab_size + 7, model_class=GPT)
     message = str(info.value)
     assert str(checkpoint) in message and "another tokenizer" in message
     assert str(tok.vocab_size) in message and str(tok.vocab_size + 7) in message

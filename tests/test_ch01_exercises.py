@@ -19,25 +19,27 @@ from ch01_what_is_reasoning import exercise_runs
 from ch01_what_is_reasoning.arithmetic import sample_problems
 from ch01_what_is_reasoning.evaluation import answer_problems
 from ch01_what_is_reasoning.exercises import (
+    check_causal_mask,
+    check_encode,
+    check_extract_answer,
+    check_top_p_filter,
+)
+from ch01_what_is_reasoning.model import causal_mask
+from ch01_what_is_reasoning.sampling import filter_logits
+from ch01_what_is_reasoning.tokenizer import CharTokenizer
+from ch01_what_is_reasoning.verifier import parse_number, verify
+from course.exercises import (
     FAILED,
     NOT_DONE,
     PASSED,
     Verdict,
     check,
-    check_causal_mask,
-    check_encode,
-    check_extract_answer,
-    check_top_p_filter,
     compare_prediction,
     direction,
     ready,
     same,
 )
-from ch01_what_is_reasoning.model import causal_mask
-from ch01_what_is_reasoning.runtime import get_preset
-from ch01_what_is_reasoning.sampling import filter_logits
-from ch01_what_is_reasoning.tokenizer import CharTokenizer
-from ch01_what_is_reasoning.verifier import parse_number, verify
+from course.runtime import get_preset
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTCOMES = ("higher", "lower", "about the same")

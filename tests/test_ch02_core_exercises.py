@@ -9,7 +9,6 @@ import re
 import torch
 import torch.nn.functional as F
 
-from ch01_what_is_reasoning.exercises import FAILED, NOT_DONE, PASSED
 from ch01_what_is_reasoning.model import GPT, GPTConfig
 from ch01_what_is_reasoning.tokenizer import CharTokenizer
 from ch01_what_is_reasoning.training import PromptCompletionBatches, make_optimizer
@@ -20,6 +19,7 @@ from ch02_r1_pipeline.grpo_loss import group_advantages
 from ch02_r1_pipeline.rewards import consistency_reward
 from ch02_r1_pipeline.sft import keep_for_sft
 from ch02_r1_pipeline.tasks import rl_prompts
+from course.exercises import FAILED, NOT_DONE, PASSED
 
 TOK = CharTokenizer()
 

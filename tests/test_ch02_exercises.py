@@ -7,12 +7,12 @@ import re
 import pytest
 import torch
 
-from ch01_what_is_reasoning.exercises import FAILED, NOT_DONE, PASSED
-from ch01_what_is_reasoning.runtime import get_preset
 from ch02_r1_pipeline import exercises as ex
 from ch02_r1_pipeline import rewards
 from ch02_r1_pipeline.grpo_loss import group_advantages, grpo_loss
-from ch02_r1_pipeline.pipeline import Pipeline
+from ch02_r1_pipeline.runner import Pipeline
+from course.exercises import FAILED, NOT_DONE, PASSED
+from course.runtime import get_preset
 
 DIGITS = set("0123456789۰۱۲۳۴۵۶۷۸۹")
 TAGS = ("<think>", "</think>", "<answer>", "</answer>")

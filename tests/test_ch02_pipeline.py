@@ -6,15 +6,17 @@ import pytest
 import torch
 
 from ch01_what_is_reasoning.arithmetic import is_held_out
-from ch01_what_is_reasoning.runtime import get_preset
-from ch02_r1_pipeline import pipeline as pipeline_module
+from ch02_r1_pipeline import recipe as recipe_module
+from ch02_r1_pipeline import runner as runner_module
 from ch02_r1_pipeline.__main__ import main
 from ch02_r1_pipeline.chapter import HEADLINE_STAGES, METRICS
 from ch02_r1_pipeline.grpo import GRPOTrainer
 from ch02_r1_pipeline.inspector import inspect_rewards
-from ch02_r1_pipeline.pipeline import STAGES, Pipeline
+from ch02_r1_pipeline.recipe import STAGES
+from ch02_r1_pipeline.runner import Pipeline
 from ch02_r1_pipeline.splits import SPLITS
 from ch02_r1_pipeline.tasks import PERSIAN_SHARE, TEST_OPS, held_out_problems
+from course.runtime import get_preset
 
 
 def _pipeline(root):
@@ -42,7 +44,7 @@ def test_results_json_has_the_contract_keys(cli_run):
         for key in ("accuracy", "format_rate", "mixing_rate"):
             assert 0.0 <= results[stage][key] <= 1.0
     curve = results["curves"]["r1_zero"]
-    assert curve["step"][0] == 0 and curve["step"][-1] == pipeline_module.SETTINGS["tiny"].r1_zero_steps
+    assert curve["step"][0] == 0 and curve["step"][-1] == recipe_module.SETTINGS["tiny"].r1_zero_steps
     assert len(curve["accuracy"]) == len(curve["mean_response_tokens"]) == len(curve["step"])
     for name in ("r1_zero_curves.png", "rollouts.png", "stages.png", "splits.png"):
         assert (cli_run / "ch02" / name).stat().st_size > 0
@@ -61,8 +63,8 @@ def test_every_stage_saved_its_output(cli_run):
     for stage in STAGES:
         if stage == "base":
             assert (cli_run / "ch01" / "base.pt").exists()
-        elif pipeline_module.recipe(get_preset("tiny"), pipeline_module.SETTINGS["tiny"])[stage].kind \
-                in pipeline_module.DATA_KINDS:
+        elif recipe_module.recipe(get_preset("tiny"), recipe_module.SETTINGS["tiny"])[stage].kind \
+                in recipe_module.DATA_KINDS:
             assert (cli_run / "ch02" / f"{stage}.json").exists()
             assert (cli_run / "ch02" / f"{stage}_data").is_dir()
         else:
@@ -75,8 +77,8 @@ def test_finished_stages_are_loaded_not_retrained(cli_run, monkeypatch):
         raise AssertionError("a finished stage was trained again")
 
     monkeypatch.setattr(GRPOTrainer, "train_step", fail)
-    monkeypatch.setattr(pipeline_module, "sft", fail)
-    monkeypatch.setattr(pipeline_module, "pretrain_base", fail)
+    monkeypatch.setattr(runner_module, "sft", fail)
+    monkeypatch.setattr(runner_module, "pretrain_base", fail)
     p = _pipeline(cli_run)
     for stage in ("r1_zero", "r1", "distill"):
         assert p.run(stage)["loaded"] is True
@@ -135,7 +137,7 @@ def test_reward_inspector_scores_a_mixed_trace():
 
 def test_results_json_has_the_aha_curves(cli_run):
     results = json.loads((cli_run / "ch02" / "results.json").read_text())
-    settings = pipeline_module.SETTINGS["tiny"]
+    settings = recipe_module.SETTINGS["tiny"]
     for key in ("aha", "r1_zero_corrections"):
         curves = results[key]
         for name in ("step", "accuracy", "mean_response_tokens", "self_correction_rate",

@@ -10,11 +10,13 @@ import pytest
 import torch
 
 from ch01_what_is_reasoning.__main__ import main as ch01_main
-from ch01_what_is_reasoning.overrides import OverrideError
-from ch01_what_is_reasoning.runtime import CheckpointError, RunsFolderError, get_preset, load_checkpoint
-from ch02_r1_pipeline import pipeline as pipeline_module
+from ch01_what_is_reasoning.model import GPT
+from ch02_r1_pipeline import runner as runner_module
 from ch02_r1_pipeline.__main__ import main as ch02_main
-from ch02_r1_pipeline.pipeline import KINDS, SETTINGS, Pipeline, recipe
+from ch02_r1_pipeline.recipe import SETTINGS, recipe
+from ch02_r1_pipeline.runner import KINDS, Pipeline
+from course.overrides import OverrideError
+from course.runtime import CheckpointError, RunsFolderError, get_preset, load_checkpoint
 
 STAGES = tuple(recipe(get_preset("tiny"), SETTINGS["tiny"]))
 
@@ -136,7 +138,7 @@ def test_crafted_pickles_in_runs_are_refused_without_running_code(trained, capsy
                root / "ch02" / "r1_zero.state.pt")
     torch.save({"config": _RunsCode(marker), "model": {}}, root / "ch02" / "r1.pt")
     with pytest.raises(CheckpointError, match="r1.pt"):
-        load_checkpoint(root / "ch02" / "r1.pt")
+        load_checkpoint(root / "ch02" / "r1.pt", model_class=GPT)
     p = _pipeline(root, {"r1_zero.lr": 3e-4})   # r1_zero retrains and meets the state file
     p.run("r1_zero")
     p.run("r1")
@@ -163,7 +165,7 @@ def test_a_damaged_base_is_moved_aside_and_retrained_by_the_cli(tmp_path, capsys
     ch01_main(["--preset", "tiny", "--runs", str(tmp_path), "--quiet"])
     out = capsys.readouterr().out
     assert "base: retraining — cannot use base.pt" in out and "moved to base.pt.damaged" in out
-    model, _ = load_checkpoint(path)   # a good one again
+    model, _ = load_checkpoint(path, model_class=GPT)   # a good one again
     assert model.num_params() > 0
 
 
@@ -171,7 +173,7 @@ def test_an_unwritable_runs_folder_is_reported_before_any_training(monkeypatch):
     def fail(*a, **kw):
         raise AssertionError("trained before checking the runs folder")
 
-    monkeypatch.setattr(pipeline_module, "pretrain_base", fail)
+    monkeypatch.setattr(runner_module, "pretrain_base", fail)
     with pytest.raises(RunsFolderError, match="/proc/forbidden"):
         ch02_main(["--preset", "tiny", "--runs", "/proc/forbidden", "--quiet"])
 
@@ -196,13 +198,13 @@ def test_rejection_sampling_draws_problems_of_its_own_lengths(trained, monkeypat
 
     root, _ = trained
     drawn = []
-    real = pipeline_module.rejection_sample
+    real = runner_module.rejection_sample
 
     def recording(model, tokenizer, problems, **kw):
         drawn.extend(problems)
         return real(model, tokenizer, problems, **kw)
 
-    monkeypatch.setattr(pipeline_module, "rejection_sample", recording)
+    monkeypatch.setattr(runner_module, "rejection_sample", recording)
     p = _pipeline(root, {"rejection_sampling.ops": (6,)})
     p.run("rejection_sampling")
     assert len(drawn) == p.stage("rejection_sampling").settings.prompts

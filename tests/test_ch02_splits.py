@@ -3,11 +3,12 @@
 import torch
 
 from ch01_what_is_reasoning.arithmetic import make_facts
-from ch01_what_is_reasoning.model import GPT, ModelShape
+from ch01_what_is_reasoning.model import GPT, GPTConfig
 from ch01_what_is_reasoning.tokenizer import CharTokenizer
 from ch01_what_is_reasoning.verifier import verify
 from ch02_r1_pipeline.splits import EASY_OPS, HARDER_OPS, SPLITS, eval_splits, evaluate_splits, signature
 from ch02_r1_pipeline.tasks import held_out_problems
+from course.runtime import ModelShape
 
 
 def test_the_splits_ask_what_their_names_say():
@@ -30,7 +31,7 @@ def test_the_splits_ask_what_their_names_say():
 def test_pass1_is_the_mean_over_k_samples_and_tokens_are_counted():
     torch.manual_seed(0)
     tok = CharTokenizer()
-    model = GPT(ModelShape(1, 2, 16).config(tok.vocab_size, 64)).eval()
+    model = GPT(GPTConfig.from_shape(ModelShape(1, 2, 16), tok.vocab_size, 64)).eval()
     splits = {"easy": (["1+2?", "3*3?"], [3, 9]), "knowledge": (["kiz?"], [5])}
     out = evaluate_splits(model, tok, splits, k=3, temperature=0.6, top_p=0.95)
     assert set(out["pass1"]) == set(out["tokens"]) == set(out["greedy"]) == {"easy", "knowledge"}
@@ -45,7 +46,7 @@ def test_pass1_is_the_mean_over_k_samples_and_tokens_are_counted():
 def test_a_random_model_scores_what_the_verifier_says():
     tok = CharTokenizer()
     torch.manual_seed(1)
-    model = GPT(ModelShape(1, 2, 16).config(tok.vocab_size, 64)).eval()
+    model = GPT(GPTConfig.from_shape(ModelShape(1, 2, 16), tok.vocab_size, 64)).eval()
     splits = {"easy": (["1+2?"] * 4, [3] * 4)}
     out = evaluate_splits(model, tok, splits, k=2)
     assert out["greedy"]["easy"] in (0.0, 1.0)   # four copies of one prompt, greedy: all or none

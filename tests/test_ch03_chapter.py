@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from helpers import run_chapter_cli
 
-from ch02_r1_pipeline.pipeline import SETTINGS as CH02_SETTINGS
+from ch02_r1_pipeline.recipe import SETTINGS as CH02_SETTINGS
 from ch03_four_methods.__main__ import main
 from ch03_four_methods.chapter import (
     METHODS,

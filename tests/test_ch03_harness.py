@@ -15,18 +15,19 @@ import pytest
 import torch
 
 from ch01_what_is_reasoning.arithmetic import ANSWER, END_ANSWER, END_THINK, THINK
-from ch01_what_is_reasoning.runtime import get_preset
 from ch01_what_is_reasoning.training import spent
 from ch01_what_is_reasoning.verifier import verify
-from ch02_r1_pipeline import pipeline as pipeline_module
+from ch02_r1_pipeline import runner as runner_module
 from ch02_r1_pipeline.grpo import GRPOConfig, GRPOTrainer
-from ch02_r1_pipeline.pipeline import STAGES, Pipeline, Stage, run_sft
+from ch02_r1_pipeline.recipe import STAGES, Stage
+from ch02_r1_pipeline.runner import Pipeline, run_sft
 from ch02_r1_pipeline.sft import SFTConfig
 from ch02_r1_pipeline.tasks import held_out_problems, random_train_problem, rl_prompts
 from ch03_four_methods import harness as harness_module
 from ch03_four_methods.harness import Entry, Harness, compare
 from ch03_four_methods.scaling import SamplePool
 from ch03_four_methods.training_costs import ancestors, spent_flops, spent_tokens, training_costs
+from course.runtime import get_preset
 
 POOL = 4
 ROW_KEYS = {"method", "model", "strategy", "accuracy", "train_flops", "inference_flops_per_problem"}
@@ -203,7 +204,7 @@ def test_a_new_stage_kind_is_costed_with_no_change_to_chapter_3(pipeline, costs,
         model, info = run_sft(p, stage)
         return model, {**info, "spent": spent(model.num_params(), trained_tokens=123)}
 
-    monkeypatch.setitem(pipeline_module.KINDS, "my_kind", run_my_kind)
+    monkeypatch.setitem(runner_module.KINDS, "my_kind", run_my_kind)
     p = Pipeline(get_preset("tiny"), torch.device("cpu"), runs_root, progress=False)
     # examples > 0: cold-start traces (with one input, run_sft has no data stage to read)
     p.stages["my_sft"] = Stage("my_sft", "my_kind", ("r1",), SFTConfig(steps=2, examples=4,

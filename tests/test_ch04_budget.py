@@ -25,14 +25,13 @@ from ch01_what_is_reasoning.arithmetic import (
     random_problem,
     to_script,
 )
-from ch01_what_is_reasoning.cache import seal
-from ch01_what_is_reasoning.model import ModelShape
-from ch01_what_is_reasoning.runtime import get_preset, load_checkpoint
+from ch01_what_is_reasoning.model import GPT
 from ch01_what_is_reasoning.sampling import Generation
 from ch01_what_is_reasoning.verifier import verify
 from ch02_r1_pipeline.grpo import GRPOConfig, GRPOTrainer
-from ch02_r1_pipeline.pipeline import SETTINGS as CH02_SETTINGS
-from ch02_r1_pipeline.pipeline import STAGES, Pipeline
+from ch02_r1_pipeline.recipe import SETTINGS as CH02_SETTINGS
+from ch02_r1_pipeline.recipe import STAGES
+from ch02_r1_pipeline.runner import Pipeline
 from ch02_r1_pipeline.tasks import RL_OPS, held_out_problems
 from ch03_four_methods.training_costs import spent_flops, spent_tokens
 from ch04_budget import costs, journey, rl_sweep
@@ -49,6 +48,8 @@ from ch04_budget.distillation import Trace, choose, distill, worked_traces
 from ch04_budget.journey import planted_prefix, recovery_rate, sft_traces
 from ch04_budget.plots import plot_data_efficiency
 from ch04_budget.rl_sweep import pretrained, pure_rl
+from course.cache import seal
+from course.runtime import ModelShape, get_preset, load_checkpoint
 
 PLOTS = ("costs.png", "data_efficiency.png", "rl_size_sweep.png", "journey.png")
 TINY = SETTINGS["tiny"]
@@ -134,7 +135,7 @@ def test_rl_size_sweep_spans_chapter_2_and_chapter_4_sizes(cli_run, results):
         assert p["rl_flops"] > 0 and p["pretrain_flops"] > 0, p
     for p in ours:   # the pretrained size was saved in chapter 4's folder, with its own name
         n_layer, _, n_embd = p["shape"]
-        model, info = load_checkpoint(cli_run[0] / "ch04" / f"base_{n_layer}x{n_embd}.pt")
+        model, info = load_checkpoint(cli_run[0] / "ch04" / f"base_{n_layer}x{n_embd}.pt", model_class=GPT)
         assert model.num_params() == p["params"]
         assert info["preset"] == f"tiny-{n_layer}x{n_embd}"
         assert p["pretrain_steps"] == TINY.sweep_pretrain_steps

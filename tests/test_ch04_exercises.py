@@ -11,14 +11,14 @@ import pytest
 import torch
 
 from ch01_what_is_reasoning.arithmetic import WAIT
-from ch01_what_is_reasoning.exercises import FAILED, NOT_DONE, PASSED
-from ch01_what_is_reasoning.runtime import get_preset
 from ch01_what_is_reasoning.verifier import verify
-from ch02_r1_pipeline.pipeline import Pipeline
+from ch02_r1_pipeline.runner import Pipeline
 from ch03_four_methods.training_costs import spent_flops
 from ch04_budget import exercises as ex
 from ch04_budget.costs import CPU_PRICE_PER_HOUR, GPU_PEAK_FLOPS, GPU_PRICE_PER_HOUR, GPU_UTILIZATION
 from ch04_budget.journey import journey_pair, recovery_scores
+from course.exercises import FAILED, NOT_DONE, PASSED
+from course.runtime import get_preset
 
 
 def stub(*args):

@@ -15,7 +15,6 @@ import pytest
 import torch
 
 from ch01_what_is_reasoning import exercises as ex1
-from ch01_what_is_reasoning.exercises import FAILED, PASSED
 from ch01_what_is_reasoning.model import causal_mask
 from ch01_what_is_reasoning.sampling import filter_logits
 from ch01_what_is_reasoning.tokenizer import CharTokenizer
@@ -29,6 +28,7 @@ from ch03_four_methods.training_costs import spent_flops
 from ch03_four_methods.voting import best_of_n, majority_vote, pass_at_k
 from ch04_budget import exercises as ex4
 from ch04_budget.journey import journey_pair, recovery_scores
+from course.exercises import FAILED, PASSED
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
 

@@ -11,10 +11,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ch01_what_is_reasoning.arithmetic import random_problem
-from ch01_what_is_reasoning.cache import what_changed
 from ch01_what_is_reasoning.model import GPT, GPTConfig
-from ch01_what_is_reasoning.overrides import SettingError
-from ch01_what_is_reasoning.runtime import (
+from ch01_what_is_reasoning.tokenizer import CharTokenizer
+from ch01_what_is_reasoning.training import PromptCompletionBatches, train
+from ch02_r1_pipeline.grpo import GRPOConfig, GRPOTrainer, RewardError, score
+from ch02_r1_pipeline.recipe import students_rewards
+from ch02_r1_pipeline.rewards import ACCURACY_FORMAT, REWARDS, accuracy_reward
+from ch02_r1_pipeline.runner import Pipeline
+from course.cache import what_changed
+from course.overrides import SettingError
+from course.runtime import (
     CheckpointError,
     NonFiniteError,
     atomic_save,
@@ -24,11 +30,6 @@ from ch01_what_is_reasoning.runtime import (
     save_checkpoint,
     write_json,
 )
-from ch01_what_is_reasoning.tokenizer import CharTokenizer
-from ch01_what_is_reasoning.training import PromptCompletionBatches, train
-from ch02_r1_pipeline.grpo import GRPOConfig, GRPOTrainer, RewardError, score
-from ch02_r1_pipeline.pipeline import Pipeline, students_rewards
-from ch02_r1_pipeline.rewards import ACCURACY_FORMAT, REWARDS, accuracy_reward
 
 TOK = CharTokenizer()
 

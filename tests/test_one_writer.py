@@ -15,13 +15,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from ch01_what_is_reasoning.cache import fingerprint, plain
 from ch01_what_is_reasoning.experiments import pretrain_base
-from ch01_what_is_reasoning.locks import lock_path, writer_lock
-from ch01_what_is_reasoning.runtime import get_preset, load_checkpoint
-from ch02_r1_pipeline import pipeline as pipeline_module
+from ch01_what_is_reasoning.model import GPT
+from ch02_r1_pipeline import runner as runner_module
 from ch02_r1_pipeline.grpo import GRPOTrainer
-from ch02_r1_pipeline.pipeline import DATA_KINDS, Pipeline, data_hash, load_data
+from ch02_r1_pipeline.recipe import DATA_KINDS
+from ch02_r1_pipeline.runner import Pipeline
+from ch02_r1_pipeline.stage_data import data_hash, load_data
+from course.cache import fingerprint, plain
+from course.locks import lock_path, writer_lock
+from course.runtime import get_preset, load_checkpoint
 
 KNOWLEDGE = "rejection_sampling.knowledge_examples"
 
@@ -90,7 +93,7 @@ def _finish(procs):
 def _check_checkpoint(path: Path, recipes: list[dict]):
     """The checkpoint loads, its fingerprint is its recipe's, and that recipe is one of the
     runs' recipes of that stage; returns its info."""
-    _, info = load_checkpoint(path)
+    _, info = load_checkpoint(path, model_class=GPT)
     assert info["fingerprint"] == fingerprint(info["recipe"]), path
     assert info["recipe"] in [plain(r) for r in recipes], path
     return info
@@ -190,14 +193,14 @@ def test_chapter_1_and_chapter_2_wait_for_the_same_base(trained, capsys):
 
 
 def test_new_data_under_an_old_recipe_is_set_aside_and_rebuilt(trained, monkeypatch, capsys):
-    real_write = pipeline_module.write_json
+    real_write = runner_module.write_json
 
     def killed_before_the_recipe(path, data):
         if Path(path).name == "rejection_sampling.json":
             raise KeyboardInterrupt("killed between the data and its recipe")
         return real_write(path, data)
 
-    monkeypatch.setattr(pipeline_module, "write_json", killed_before_the_recipe)
+    monkeypatch.setattr(runner_module, "write_json", killed_before_the_recipe)
     with pytest.raises(KeyboardInterrupt):
         _pipeline(trained, {KNOWLEDGE: 6}).run("rejection_sampling")   # new data, old recipe
     monkeypatch.undo()
@@ -257,7 +260,7 @@ def test_a_grpo_stage_killed_while_scored_keeps_its_training(trained, monkeypatc
     def killed(*args, **kwargs):
         raise KeyboardInterrupt("killed while scoring the four splits")
 
-    monkeypatch.setattr(pipeline_module, "evaluate_splits", killed)
+    monkeypatch.setattr(runner_module, "evaluate_splits", killed)
     with pytest.raises(KeyboardInterrupt):
         _pipeline(trained, change).run("r1")
     state = trained / "ch02" / "r1.state.pt"
@@ -276,8 +279,8 @@ def test_a_grpo_stage_killed_while_scored_keeps_its_training(trained, monkeypatc
 def test_a_changed_test_set_scores_every_stage_again(trained, monkeypatch):
     for name in ("train_step",):
         monkeypatch.setattr(GRPOTrainer, name, _fail)
-    monkeypatch.setattr(pipeline_module, "sft", _fail)
-    monkeypatch.setattr(pipeline_module, "pretrain_base", _fail)
+    monkeypatch.setattr(runner_module, "sft", _fail)
+    monkeypatch.setattr(runner_module, "pretrain_base", _fail)
     before = _pipeline(trained).run("r1_zero")["eval"]
     assert before["n_problems"] == 12 and before["test"]["problems"] == 12
 
@@ -287,6 +290,6 @@ def test_a_changed_test_set_scores_every_stage_again(trained, monkeypatch):
     assert info["eval"]["test"]["problems"] == 24
     assert info["eval"]["splits"]["signature"]["sizes"]["harder"] == 8
     # saved with its checkpoint: the next run with 24 problems reads it back as it is
-    monkeypatch.setattr(pipeline_module, "evaluate", _fail)
-    monkeypatch.setattr(pipeline_module, "evaluate_splits", _fail)
+    monkeypatch.setattr(runner_module, "evaluate", _fail)
+    monkeypatch.setattr(runner_module, "evaluate_splits", _fail)
     assert _pipeline(trained, {"test_problems": 24}).run("r1_zero")["eval"]["n_problems"] == 24

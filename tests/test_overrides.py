@@ -4,17 +4,16 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ch01_what_is_reasoning.cache import fingerprint, what_changed
-from ch01_what_is_reasoning.model import ModelShape
-from ch01_what_is_reasoning.overrides import (
+from ch02_r1_pipeline.grpo import GRPOConfig
+from course.cache import fingerprint, what_changed
+from course.overrides import (
     OverrideError,
     override,
     parse_sets,
     split_overrides,
     valid_keys,
 )
-from ch01_what_is_reasoning.runtime import get_preset
-from ch02_r1_pipeline.grpo import GRPOConfig
+from course.runtime import ModelShape, get_preset
 
 
 @dataclass(frozen=True)

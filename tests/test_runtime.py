@@ -10,8 +10,9 @@ import pytest
 import torch
 from helpers import make_model
 
-from ch01_what_is_reasoning import runtime
-from ch01_what_is_reasoning.runtime import (
+from ch01_what_is_reasoning.model import GPT
+from course import runtime
+from course.runtime import (
     PRESETS,
     get_preset,
     load_checkpoint,
@@ -128,7 +129,7 @@ def test_checkpoint_round_trip_equal_logits(tmp_path, tok):
     save_checkpoint(path, model, {"preset": "tiny", "history": [{"step": 0, "loss": 1.5}]})
     assert path.exists()
     assert [p.name for p in path.parent.iterdir()] == ["base.pt"]  # no .tmp left behind
-    loaded, extra = load_checkpoint(path)
+    loaded, extra = load_checkpoint(path, model_class=GPT)
     assert extra == {"preset": "tiny", "history": [{"step": 0, "loss": 1.5}]}
     assert loaded.config == model.config
     assert loaded.lm_head.weight is loaded.wte.weight  # still tied after loading
@@ -142,7 +143,7 @@ def test_checkpoint_overwrite_is_atomic_replace(tmp_path, tok):
     save_checkpoint(path, make_model(tok.vocab_size, seed=1))
     second = make_model(tok.vocab_size, seed=2)
     save_checkpoint(path, second, None)
-    loaded, extra = load_checkpoint(path, "cpu")
+    loaded, extra = load_checkpoint(path, "cpu", model_class=GPT)
     assert extra == {}
     torch.testing.assert_close(loaded.wte.weight, second.wte.weight)
     assert not list(tmp_path.glob("*.tmp"))
@@ -160,14 +161,14 @@ def test_failed_save_leaves_old_checkpoint(tmp_path, tok, monkeypatch):
     with pytest.raises(OSError):
         save_checkpoint(path, make_model(tok.vocab_size, seed=2))
     monkeypatch.undo()
-    loaded, _ = load_checkpoint(path)
+    loaded, _ = load_checkpoint(path, model_class=GPT)
     torch.testing.assert_close(loaded.wte.weight, first.wte.weight)
 
 
 def test_missing_checkpoint_explains_how_to_create_it(tmp_path):
     missing = tmp_path / "nope.pt"
     with pytest.raises(FileNotFoundError) as info:
-        load_checkpoint(missing)
+        load_checkpoint(missing, model_class=GPT)
     message = str(info.value)
     assert str(missing) in message
     assert "Train it first" in message
@@ -184,7 +185,7 @@ def test_load_is_weights_only(tmp_path):
 
     torch.save({"config": {}, "model": Evil()}, path)
     with pytest.raises(Exception, match="(?i)weights.only|unsupported|global"):
-        load_checkpoint(path)
+        load_checkpoint(path, model_class=GPT)
 
 
 def test_write_json(tmp_path):

@@ -19,26 +19,26 @@ from hypothesis import strategies as st
 
 from ch01_what_is_reasoning.__main__ import main as ch01_main
 from ch01_what_is_reasoning.arithmetic import random_problem, step_by_step_completion
-from ch01_what_is_reasoning.model import ModelShape
-from ch01_what_is_reasoning.overrides import OverrideError, override
-from ch01_what_is_reasoning.runtime import PRESETS, Preset, get_preset
-from ch01_what_is_reasoning.setting_ranges import (
+from ch01_what_is_reasoning.tokenizer import CharTokenizer
+from ch02_r1_pipeline import grpo_loss
+from ch02_r1_pipeline.__main__ import main as ch02_main
+from ch02_r1_pipeline.grpo import GRPOConfig
+from ch02_r1_pipeline.recipe import SETTINGS, Settings, apply_overrides, recipe
+from ch02_r1_pipeline.runner import Pipeline
+from ch02_r1_pipeline.sft import RejectionConfig, SFTConfig
+from ch03_four_methods import chapter as ch03
+from ch03_four_methods.__main__ import main as ch03_main
+from ch04_budget import chapter as ch04
+from ch04_budget.__main__ import main as ch04_main
+from course.overrides import OverrideError, override
+from course.runtime import PRESETS, ModelShape, Preset, get_preset
+from course.setting_ranges import (
     LOSS_TYPES,
     WORLD_OPS,
     SettingError,
     check_settings,
     range_of,
 )
-from ch01_what_is_reasoning.tokenizer import CharTokenizer
-from ch02_r1_pipeline import grpo_loss
-from ch02_r1_pipeline.__main__ import main as ch02_main
-from ch02_r1_pipeline.grpo import GRPOConfig
-from ch02_r1_pipeline.pipeline import SETTINGS, Pipeline, Settings, apply_overrides, recipe
-from ch02_r1_pipeline.sft import RejectionConfig, SFTConfig
-from ch03_four_methods import chapter as ch03
-from ch03_four_methods.__main__ import main as ch03_main
-from ch04_budget import chapter as ch04
-from ch04_budget.__main__ import main as ch04_main
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = get_preset("tiny")

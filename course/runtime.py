@@ -14,8 +14,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .model import ModelShape
-
 _DEVICE_PRINTED = False
 _MPS_NOTED = False
 MPS_UNTESTED = ("note: MPS is untested: no chapter has been run or measured on Apple silicon "
@@ -80,9 +78,19 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 @dataclass(frozen=True)
+class ModelShape:
+    """The size knobs of a GPT, as settings hold them (the vocabulary comes from the tokenizer;
+    `GPTConfig.from_shape` in ch01_what_is_reasoning.model makes a model's config of one)."""
+
+    n_layer: int
+    n_head: int
+    n_embd: int
+
+
+@dataclass(frozen=True)
 class Preset:
     """One knob for model size and step counts. Change a setting with
-    `override(preset, lr=1e-3)` (ch01_what_is_reasoning.overrides) or `--set lr=1e-3`."""
+    `override(preset, lr=1e-3)` (course.overrides) or `--set lr=1e-3`."""
 
     name: str
     n_layer: int
@@ -291,13 +299,14 @@ def load_state(path: str | Path, map_location: torch.device | str = "cpu") -> di
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu",
-                    vocab_size: int | None = None):
-    """Load a checkpoint saved by save_checkpoint (weights_only: no pickled code runs).
+                    vocab_size: int | None = None, *, model_class):
+    """Load a checkpoint saved by save_checkpoint (weights_only: no pickled code runs), as a
+    `model_class` (the course's GPT, ch01_what_is_reasoning.model.GPT), built from its saved
+    config as a `model_class.config_class`.
 
     A file that is not such a checkpoint raises CheckpointError, as does one whose vocabulary
     differs from `vocab_size` (the tokenizer it will be used with), when given.
     """
-    from .model import GPT, GPTConfig
 
     path = Path(path)
     if not path.exists():
@@ -308,14 +317,14 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu",
     if not isinstance(state.get("config"), dict) or not isinstance(state.get("model"), dict):
         raise _unreadable(path, "it is not a model checkpoint (no 'config' and 'model' entries)")
     try:
-        config = GPTConfig(**state["config"])
+        config = model_class.config_class(**state["config"])
     except TypeError as e:
         raise _unreadable(path, f"its model config does not fit this course's GPT ({e})") from e
     if vocab_size is not None and config.vocab_size != vocab_size:
         raise _unreadable(path, f"it was made with another tokenizer: its vocabulary has "
                                 f"{config.vocab_size} tokens, the tokenizer in use has {vocab_size}")
     try:
-        model = GPT(config).to(device)
+        model = model_class(config).to(device)
         model.load_state_dict(state["model"])
     except (RuntimeError, ValueError, AssertionError) as e:
         raise _unreadable(path, f"its weights do not fit its config ({_first_line(e)})") from e

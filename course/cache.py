@@ -86,14 +86,15 @@ def set_aside(path: Path) -> Path:
     return aside
 
 
-def load_cached(path, recipe: dict, device, name: str, vocab_size: int | None = None):
+def load_cached(path, recipe: dict, device, name: str, vocab_size: int | None = None, *, model_class):
     """(model, info) from the checkpoint at `path` if it was made by this `recipe`, else
-    (None, reason). A damaged file is moved aside (and said so); nothing else is printed here."""
+    (None, reason); the model is a `model_class` (see runtime.load_checkpoint). A damaged file is
+    moved aside (and said so); nothing else is printed here."""
     path = Path(path)
     if not path.exists():
         return None, "not trained yet"
     try:
-        model, info = load_checkpoint(path, device, vocab_size=vocab_size)
+        model, info = load_checkpoint(path, device, vocab_size=vocab_size, model_class=model_class)
     except CheckpointError as err:
         return None, f"cannot use {path.name}: {err.reason} (moved to {set_aside(path).name})"
     reason = what_changed(info.get("recipe"), recipe)

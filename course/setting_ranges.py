@@ -40,9 +40,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Callable
 
-from .model import ModelShape
 from .overrides import SettingError, shown
-from .runtime import PRESETS
+from .runtime import PRESETS, ModelShape
 
 __all__ = ["Range", "RANGES", "BY_CLASS", "RELATIONS", "SettingError", "check_settings",
            "range_of", "WORLD_OPS", "LOSS_TYPES", "MAX_TEST_PROBLEMS", "SEED_LIMIT"]
@@ -199,7 +198,7 @@ RANGES: dict[str, Range] = {
     "knowledge_examples": whole(0),
     "require_consistent": FLAG,
     "max_examples": whole(0, why="0 keeps every correct trace"),
-    # --- chapter 2's Settings (ch02_r1_pipeline.pipeline.Settings)
+    # --- chapter 2's Settings (ch02_r1_pipeline.recipe.Settings)
     "test_problems": whole(1, MAX_TEST_PROBLEMS, why="held-out problems every stage is scored on"),
     "curve_problems": COUNT,
     "curve_every": INTERVAL,
@@ -301,7 +300,7 @@ def range_of(cls_or_obj, name: str) -> Range:
     if name in RANGES:
         return RANGES[name]
     raise LookupError(f"{cls.__name__}.{name} has no declared range: add it to RANGES (or "
-                      f"BY_CLASS) in ch01_what_is_reasoning/setting_ranges.py")
+                      f"BY_CLASS) in course/setting_ranges.py")
 
 
 def check_settings(obj, prefix: str = "", context: dict | None = None, *, strict: bool = True) -> None:
