@@ -144,7 +144,7 @@ def pretraining_run(model, tokenizer, preset: Preset, device, pretrain_steps: in
     if (not isinstance(pretrain_steps, int) or isinstance(pretrain_steps, bool)
             or not 1 <= pretrain_steps <= PRETRAIN_STEPS_LIMIT):
         raise ValueError(f"PRETRAIN_STEPS must be a whole number from 1 to {PRETRAIN_STEPS_LIMIT} "
-                         f"(about 10 steps a second on a 2-core CPU), got {pretrain_steps!r}")
+                         f"(the more steps, the longer the run), got {pretrain_steps!r}")
     if pretrain_steps == preset.pretrain_steps:
         raise ValueError(f"PRETRAIN_STEPS={pretrain_steps} is the chapter's own setting: pick fewer")
     short_preset = override(preset, {"pretrain_steps": pretrain_steps})
