@@ -10,12 +10,13 @@ settings move published reasoning scores by several points, often more than the 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from statistics import NormalDist, mean, pstdev
 
 import torch
 
 from ch01_what_is_reasoning.evaluation import answer_problems
+
+from .voting import majority_vote
 
 
 def _z(confidence: float) -> float:
@@ -60,8 +61,7 @@ def sampled_accuracies(model, tokenizer, problems, seed: int, votes: int,
     for i, problem in enumerate(problems):
         group = answers.verdicts[i * votes:(i + 1) * votes]
         first += group[0].correct
-        counts = Counter(v.answer for v in group if v.answer is not None)
-        right += bool(counts) and counts.most_common(1)[0][0] == problem.answer
+        right += majority_vote([v.answer for v in group]) == problem.answer
     return {"pass1": first / len(problems), f"majority@{votes}": right / len(problems)}
 
 
