@@ -26,19 +26,20 @@ def run_chapter(preset: str | None = None, root=None, progress: bool = True,
                 overrides: dict | None = None) -> dict:
     """Train (or load) the base model, run every experiment, write results.json and plots.
 
-    `overrides` changes preset settings by name ({"pretrain_steps": 2000}, or --set on the CLI)."""
+    `overrides` changes preset settings by name ({"pretrain_steps": 2000}, or --set on the CLI;
+    {"seed": 3} reseeds the base's pretraining and the sample-efficiency runs)."""
     start = time.perf_counter()
     device = pick_device()
     preset = override(get_preset(preset, device), overrides)
     check_settings(preset)   # every setting in its range before any work (setting_ranges.py)
     out_dir = runs_dir("ch01", root)
-    seed_everything(0)
+    seed_everything(preset.seed)
     model, tokenizer, info = pretrain_base(preset, device, out_dir / "base.pt", progress=progress)
     n = preset.eval_problems
     results = collect_results(
         preset, device, info,
         by_ops=accuracy_by_operations(model, tokenizer, LEVELS, n, progress=progress),
-        efficiency=sample_efficiency(preset, device, progress=progress),
+        efficiency=sample_efficiency(preset, device, seed=preset.seed, progress=progress),
         cost_=cost(model, tokenizer, hardest_problems(n)),
         knowledge_=knowledge(model, tokenizer),
         overthinking_=overthinking(model, tokenizer, easy_problems(n)),
@@ -60,6 +61,7 @@ def collect_results(preset, device, info, *, by_ops, efficiency, cost_, knowledg
     """The results.json contract (keys are never renamed; new ones may be added)."""
     return {
         "preset": preset.name,
+        "seed": preset.seed,
         "device": str(device),
         "seconds": seconds,
         "tokens_per_second": info["tokens_per_second"],

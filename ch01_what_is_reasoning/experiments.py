@@ -37,26 +37,28 @@ def base_config(preset: Preset, tokenizer: CharTokenizer) -> GPTConfig:
                      n_head=preset.n_head, n_embd=preset.n_embd)
 
 
-def pretrain_recipe(preset: Preset, tokenizer: CharTokenizer, seed: int = 0) -> dict:
+def pretrain_recipe(preset: Preset, tokenizer: CharTokenizer) -> dict:
     """What a pretrained base depends on: its shape and training settings, the corpus and the
     vocabulary (not the preset's name or its evaluation sizes). The cache's fingerprint."""
     keys = ("n_layer", "n_head", "n_embd", "pretrain_steps", "batch_size", "lr", "corpus_docs")
     return {"kind": "pretrain",
-            "settings": {**{k: getattr(preset, k) for k in keys}, "seed": seed},
+            "settings": {**{k: getattr(preset, k) for k in keys}, "seed": preset.seed},
             "world": {"corpus_mix": dataclasses.asdict(CorpusMix()),
                       "vocabulary": tokenizer.vocab_size, "block_size": 128}}
 
 
-def pretrain_base(preset: Preset, device, checkpoint=None, seed: int = 0, progress: bool = True,
+def pretrain_base(preset: Preset, device, checkpoint=None, progress: bool = True,
                   name: str = "base"):
     """Load the base model from `checkpoint` if today's settings made it, else pretrain it and
     save it (a cache from other settings is retrained, with a line saying what changed).
 
     Returns (model, tokenizer, info); info holds the loss history, seconds and tokens/s of the
-    run that trained it (also when loaded), and `loaded` says which happened.
+    run that trained it (also when loaded), and `loaded` says which happened. The corpus order,
+    the initial weights and the batches come from `preset.seed`.
     """
     tokenizer = CharTokenizer()
-    recipe = pretrain_recipe(preset, tokenizer, seed)
+    seed = preset.seed
+    recipe = pretrain_recipe(preset, tokenizer)
     if checkpoint is None:
         return _pretrain(preset, device, None, recipe, tokenizer, seed, progress, name)
     # One writer per checkpoint: the cache is checked, trained and saved under its lock, so a

@@ -118,6 +118,8 @@ def collect_results(pipeline: Pipeline, seconds: float) -> dict:
     stages = {s: stage_metrics(info[s]) for s in pipeline.model_stages()}
     return {
         "preset": pipeline.preset.name,
+        "seed": pipeline.settings.seed,         # the course seed of this chapter's stages
+        "base_seed": pipeline.preset.seed,      # the base's (the same unless base.seed is set)
         "device": str(pipeline.device),
         "seconds": seconds,
         **{s: stages[s] for s in HEADLINE_STAGES},

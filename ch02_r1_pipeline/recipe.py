@@ -99,6 +99,10 @@ class Settings:
         steps=100, lr=1e-4, group_size=8, prompts_per_step=8, temperature=1.0,
         max_new_tokens=80, seed=3))
     aha_every: int = 5                # steps per point of the aha curves
+    # The seed of every stage here and of its evaluation draws (RL prompts, samples, SFT batches,
+    # rejection sampling). `--set seed=N` sets it and the base's together; add `--set
+    # base.seed=0` to keep the base and reseed only this chapter's stages (benchmarks/seeds.py).
+    seed: int = 0
 
 
 SETTINGS = {
@@ -129,20 +133,27 @@ SETTINGS = {
 
 # Each RL stage draws its own stream of prompts and samples, from its own seed. Any distinct
 # seeds would do; these are the ones the first edition used (the length of the stage's name),
-# kept so that every number the notebooks quote reproduces.
+# kept so that every number the notebooks quote reproduces. Course seed N adds N x SEED_STRIDE.
 RL_SEEDS = {"r1_zero": 7, "r1_zero_consistency": 19, "r1_reasoning_rl": 15, "r1": 2, "student_rl": 10}
+SEED_STRIDE = 1000
+
+
+def rl_seed(name: str, seed: int) -> int:
+    """The RL seed of stage `name` (a key of RL_SEEDS, or 'aha_rl' with its own setting) under
+    the course seed `seed`: seed 0 gives the first edition's seeds."""
+    return RL_SEEDS[name] + SEED_STRIDE * seed
 
 
 def recipe(preset: Preset, s: Settings) -> dict[str, Stage]:
     """The R1 recipe at this preset's sizes: {name: Stage}, in the order the stages run."""
     def rl(name, steps, weights, lr=None):
         return dataclasses.replace(s.rl, steps=steps, reward_weights=dict(weights),
-                                   seed=RL_SEEDS[name], lr=s.rl.lr if lr is None else lr)
+                                   seed=rl_seed(name, s.seed), lr=s.rl.lr if lr is None else lr)
 
     student = dataclasses.replace(preset, name=f"{preset.name}-student", n_layer=s.student.n_layer,
                                   n_head=s.student.n_head, n_embd=s.student.n_embd,
-                                  pretrain_steps=s.student_pretrain_steps)
-    sft_cfg = SFTConfig(steps=s.sft_steps, lr=s.sft_lr, batch_size=s.sft_batch)
+                                  pretrain_steps=s.student_pretrain_steps, seed=s.seed)
+    sft_cfg = SFTConfig(steps=s.sft_steps, lr=s.sft_lr, batch_size=s.sft_batch, seed=s.seed)
     rows = [
         Stage("base", "pretrain", (), preset),
         Stage("r1_zero", "grpo", ("base",), rl("r1_zero", s.r1_zero_steps, ACCURACY_FORMAT),
@@ -153,13 +164,14 @@ def recipe(preset: Preset, s: Settings) -> dict[str, Stage]:
         # are the ablation (cold_start.examples > 0).
         Stage("cold_start_data", "rejection_sampling", ("r1_zero",),
               RejectionConfig(prompts=2 * s.cold_start_traces, k=1, knowledge_examples=0,
-                              max_examples=s.cold_start_traces)),
+                              max_examples=s.cold_start_traces, seed=s.seed)),
         Stage("cold_start", "sft", ("base", "cold_start_data"),
               dataclasses.replace(sft_cfg, steps=s.cold_start_steps,
                                   examples=s.cold_start_program_traces)),
         Stage("r1_reasoning_rl", "grpo", ("cold_start",),
               rl("r1_reasoning_rl", s.reasoning_rl_steps, WITH_CONSISTENCY, s.later_rl_lr)),
-        Stage("rejection_sampling", "rejection_sampling", ("r1_reasoning_rl",), s.rejection),
+        Stage("rejection_sampling", "rejection_sampling", ("r1_reasoning_rl",),
+              dataclasses.replace(s.rejection, seed=s.seed)),
         Stage("r1_sft", "sft", ("base", "rejection_sampling"), sft_cfg),
         Stage("r1", "grpo", ("r1_sft",), rl("r1", s.final_rl_steps, WITH_CONSISTENCY, s.later_rl_lr)),
         Stage("student_base", "pretrain", (), student, paper=False),
@@ -202,6 +214,11 @@ def apply_overrides(preset: Preset, settings: Settings, overrides: dict | None):
     """Split `overrides` into the chapter-wide settings ('test_problems', 'rl.lr') and one
     stage's settings ('r1_zero.lr', 'base.n_embd'); returns (preset, settings, table)."""
     overrides = dict(overrides or {})
+    if "seed" in overrides:   # the course-wide seed: the base's too (unless base.seed says otherwise)
+        try:
+            preset = override(preset, {"seed": overrides["seed"]})
+        except OverrideError as err:
+            raise OverrideError(f"seed: {err}") from None
     stage_names = set(recipe(preset, settings))
     per_stage = {}
     for key in list(overrides):

@@ -45,6 +45,7 @@ from course.runtime import (
     pick_device,
     runs_dir,
     seed_everything,
+    seeded_name,
     write_json,
 )
 
@@ -60,13 +61,15 @@ __all__ = ["Pipeline", "open_pipeline", "KINDS", "run_pretrain", "run_grpo", "ru
            "run_rejection_sampling"]
 
 
-def open_pipeline(preset: str | None = None, root=None, progress: bool = True, seed: int = 0,
+def open_pipeline(preset: str | None = None, root=None, progress: bool = True,
                   overrides: dict | None = None):
-    """What every chapter's `run_chapter` starts with: pick the device (printed once), seed
-    everything, resolve the preset ('auto' -> the cpu preset's settings) and open the stages."""
+    """What every chapter's `run_chapter` starts with: pick the device (printed once), resolve
+    the preset ('auto' -> the cpu preset's settings), open the stages and seed everything with
+    the course seed (`overrides={"seed": N}`, 0 by default)."""
     device = pick_device()
-    seed_everything(seed)
-    return Pipeline(get_preset(preset, device), device, root, progress, overrides=overrides)
+    pipeline = Pipeline(get_preset(preset, device), device, root, progress, overrides=overrides)
+    seed_everything(pipeline.settings.seed)
+    return pipeline
 
 
 class Pipeline:
@@ -194,8 +197,9 @@ class Pipeline:
             ev = {**self._evaluate(model), **({"splits": splits} if splits else {})}
             measured = True
         ev["test"] = test
-        if ev.get("splits", {}).get("signature") != signature(self.splits):
-            ev["splits"] = evaluate_splits(model, self.tokenizer, self.splits,
+        seed = self.settings.seed
+        if ev.get("splits", {}).get("signature") != signature(self.splits, seed=seed):
+            ev["splits"] = evaluate_splits(model, self.tokenizer, self.splits, seed=seed,
                                            progress=self.progress, desc=f"{name}: scoring 4 splits")
             measured = True
         info["eval"] = ev
@@ -211,7 +215,7 @@ class Pipeline:
         # R1-Zero sampled its traces at temperature 1: mixing shows there even when greedy
         # decoding (always the most likely digit) hides it.
         sampled = evaluate(model, self.tokenizer, self.test, temperature=1.0,
-                           generator=torch.Generator().manual_seed(0))
+                           generator=torch.Generator().manual_seed(self.settings.seed))
         result["sampled"] = sampled
         return result
 
@@ -343,15 +347,15 @@ def run_rejection_sampling(pipeline: Pipeline, stage: Stage, recipe_: dict) -> d
         teacher_name = stage.inputs[0]
         teacher = pipeline.model(teacher_name)
         start = time.perf_counter()
-        rng = random.Random(f"rejection-sampling-{name}")
+        rng = random.Random(seeded_name(f"rejection-sampling-{name}", cfg.seed))
         problems = [random_train_problem(rng, ops=cfg.ops) for _ in range(cfg.prompts)]
         sampled = rejection_sample(teacher, pipeline.tokenizer, problems, k=cfg.k,
                                    temperature=cfg.temperature,
-                                   require_consistent=cfg.require_consistent,
+                                   require_consistent=cfg.require_consistent, seed=cfg.seed,
                                    progress=pipeline.progress)
         reasoning = to_dataset(sampled.pop("kept")[: cfg.max_examples or None], "reasoning")
-        knowledge = to_dataset(knowledge_examples(cfg.knowledge_examples), "knowledge")
-        data = concatenate_datasets([reasoning, knowledge]).shuffle(seed=0)
+        knowledge = to_dataset(knowledge_examples(cfg.knowledge_examples, seed=cfg.seed), "knowledge")
+        data = concatenate_datasets([reasoning, knowledge]).shuffle(seed=cfg.seed)
         save_data(data, data_dir)
         meta = {"preset": pipeline.preset.name, **sampled, "reasoning_examples": len(reasoning),
                 "knowledge_examples": len(knowledge), "seconds": time.perf_counter() - start,

@@ -58,6 +58,7 @@ class RejectionConfig:
     knowledge_examples: int = 400
     require_consistent: bool = True
     max_examples: int = 0             # > 0: keep at most that many reasoning traces
+    seed: int = 0                     # which problems, samples and knowledge examples (the course seed)
 
 
 def sft(model, pairs: list[tuple[str, str]], tokenizer, *, steps: int, batch_size: int, lr: float,

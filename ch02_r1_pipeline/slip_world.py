@@ -27,7 +27,7 @@ from course.locks import writer_lock
 
 from .aha import correction_rates, read_corrections
 from .grpo import GRPOTrainer
-from .recipe import students_rewards
+from .recipe import SEED_STRIDE, students_rewards
 from .tasks import random_train_problem
 
 
@@ -74,7 +74,9 @@ def run_aha(pipeline) -> dict:
     10 steps that fixed their slip with one ' wait ' and answered right."""
     if "aha" in pipeline.info:
         return pipeline.info["aha"]
-    cfg, path = pipeline.settings.aha_rl, pipeline.dir / "aha.pt"
+    settings, path = pipeline.settings, pipeline.dir / "aha.pt"
+    # the course seed moves its prompt stream like every RL stage's (seed 0: aha_rl.seed itself)
+    cfg = dataclasses.replace(settings.aha_rl, seed=settings.aha_rl.seed + SEED_STRIDE * settings.seed)
     recipe = {"kind": "slip_grpo", "settings": plain(cfg),
               "inputs": {"base": pipeline.fingerprint("base")}}
     if students_rewards(cfg.reward_weights):   # a student's reward: its code, not just its name

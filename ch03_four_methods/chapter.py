@@ -76,6 +76,7 @@ def run_chapter(preset: str | None = None, root=None, progress: bool = True,
     results = collect_results(pipeline.preset.name, str(pipeline.device), rows, by_model, budgets,
                               costs, len(pipeline.test), s.headline_n)
     results["seconds"] = time.perf_counter() - start
+    results["seed"] = pipeline.settings.seed
     save_results(results, runs_dir("ch03", root))
     return results
 
@@ -98,7 +99,7 @@ def make_harness(pipeline, s: Settings, costs: dict, progress: bool = True) -> H
     return Harness({name: (lambda name=name: pipeline.model(name)) for name in costs},
                    pipeline.tokenizer, pipeline.test, {k: v["total"] for k, v in costs.items()},
                    pool_size=s.pool_size, beam=dict(zip(("beam_width", "expansions"), s.beam)),
-                   progress=progress)
+                   seed=pipeline.settings.seed, progress=progress)
 
 
 def budget_curves(harness: Harness, pipeline, s: Settings, progress: bool = True) -> dict:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 
+from ch02_r1_pipeline.recipe import SEED_STRIDE
 from ch02_r1_pipeline.runner import open_pipeline
 from ch02_r1_pipeline.sft import sft
 from ch02_r1_pipeline.tasks import evaluate
@@ -107,7 +108,8 @@ def collect_results(pipeline, s: Settings, ch03, sky_t1, tinyzero, journey, seco
     (sky, sky_rows), (sweep, sweep_rows, loaded_seconds), (journeys, journey_rows) = (
         sky_t1, tinyzero, journey)
     runs = sky_rows + sweep_rows + journey_rows
-    results = {"preset": pipeline.preset.name, "device": str(pipeline.device), "seconds": seconds,
+    results = {"preset": pipeline.preset.name, "seed": pipeline.settings.seed,
+               "device": str(pipeline.device), "seconds": seconds,
                "costs": course_costs(pipeline, root, ch03) + runs, **sky, "rl_size_sweep": sweep,
                "size_or_pretraining": size_or_pretraining(sweep, s.sweep_pretrain_steps),
                "journey": journeys, "test_problems": len(pipeline.test)}
@@ -119,6 +121,7 @@ def sky_t1_section(pipeline, s: Settings, progress: bool):
     """2. Sky-T1 at toy scale: the student distilled on more and more teacher traces, and the
     hardest traces against random ones. Returns (results, cost rows)."""
     tok, test, device, rows = pipeline.tokenizer, pipeline.test, str(pipeline.device), []
+    seed = pipeline.settings.seed   # the course seed: which traces, in which order
     student = pipeline.model("student_base")
     t0 = time.perf_counter()
     pool = trace_pool(pipeline, s, progress)
@@ -128,23 +131,24 @@ def sky_t1_section(pipeline, s: Settings, progress: bool):
     rows.append(cost_row(f"ch04 teacher traces ({s.teacher})", pool_tokens,
                          inference_flops(teacher_params, sampled), time.perf_counter() - t0, device))
     efficiency = data_efficiency(student, pool, tok, test, s.trace_counts, steps=s.distill_steps,
-                                 lr=s.distill_lr, progress=progress)
+                                 lr=s.distill_lr, seed=seed, progress=progress)
     for n, point in efficiency.items():
         rows.append(cost_row(f"ch04 distill on {n} traces", point["tokens"],
                              training_flops(student.num_params(), point["tokens"]),
                              point["seconds"], device))
-    targeted_model, result = distill(student, choose(pool, s.targeted_n, "targeted"), tok,
-                                     steps=s.distill_steps, lr=s.distill_lr, progress=progress)
+    targeted_model, result = distill(student, choose(pool, s.targeted_n, "targeted", seed), tok,
+                                     steps=s.distill_steps, lr=s.distill_lr, seed=seed,
+                                     progress=progress)
     rows.append(cost_row(f"ch04 distill on {s.targeted_n} hardest traces", result.tokens,
                          training_flops(student.num_params(), result.tokens), result.seconds, device))
     random_n = efficiency[s.targeted_n]["accuracy"] if s.targeted_n in efficiency else None
     if random_n is None:
-        random_model, _ = distill(student, choose(pool, s.targeted_n, "random"), tok,
-                                  steps=s.distill_steps, lr=s.distill_lr)
+        random_model, _ = distill(student, choose(pool, s.targeted_n, "random", seed), tok,
+                                  steps=s.distill_steps, lr=s.distill_lr, seed=seed)
         random_n = evaluate(random_model, tok, test)["accuracy"]
     targeted = {"targeted": evaluate(targeted_model, tok, test)["accuracy"], "random": random_n,
                 "n_traces": s.targeted_n,
-                "hardest_ops": sorted({t.n_ops for t in choose(pool, s.targeted_n, "targeted")})}
+                "hardest_ops": sorted({t.n_ops for t in choose(pool, s.targeted_n, "targeted", seed)})}
     return ({"data_efficiency": {n: p["accuracy"] for n, p in efficiency.items()},
              "targeted_vs_random": targeted, "teacher_traces": len(pool),
              "student_accuracy": pipeline.run("student_base")["eval"]["accuracy"]}, rows)
@@ -153,16 +157,18 @@ def sky_t1_section(pipeline, s: Settings, progress: bool):
 def trace_pool(pipeline, s: Settings, progress: bool = False) -> list:
     """The traces the student is distilled on: the teacher's, rejection-sampled (one sample per
     problem), or the world's worked solutions when `s.teacher` says so."""
+    seed = pipeline.settings.seed
     if s.teacher == "worked solutions":   # tiny preset: its R1 writes nothing correct
-        return worked_traces(s.teacher_problems)
+        return worked_traces(s.teacher_problems, seed)
     return teacher_traces(pipeline.model(s.teacher), pipeline.tokenizer, s.teacher_problems,
-                          progress=progress)
+                          seed=seed, progress=progress)
 
 
 def sweep_config(pipeline):
     """The sweep's pure-RL recipe: R1-Zero's settings, with the sweep's own prompt stream (seed
-    0, as in the first edition)."""
-    return dataclasses.replace(pipeline.stage("r1_zero").settings, seed=0)
+    0, as in the first edition, moved by the course seed like every RL stage's)."""
+    return dataclasses.replace(pipeline.stage("r1_zero").settings,
+                               seed=SEED_STRIDE * pipeline.settings.seed)
 
 
 def tinyzero_section(pipeline, s: Settings, root, progress: bool):
@@ -214,7 +220,8 @@ def journey_section(pipeline, s: Settings, progress: bool):
     tok, test, device, rows, journey = pipeline.tokenizer, pipeline.test, str(pipeline.device), [], {}
     base = pipeline.model("base")
     for name, corrections in (("shortcut", 0.0), ("journey", s.journey_corrections)):
-        journey[name], result = journey_run(base, tok, test, corrections, s, name, progress)
+        journey[name], result = journey_run(base, tok, test, corrections, s, name, progress,
+                                            seed=pipeline.settings.seed)
         rows.append(cost_row(f"ch04 SFT {name}", result.tokens,
                              training_flops(base.num_params(), result.tokens), result.seconds, device))
     base_recovery = recovery_rate(base, tok, test)
@@ -225,14 +232,14 @@ def journey_section(pipeline, s: Settings, progress: bool):
 
 
 def journey_run(base, tokenizer, test, corrections: float, s: Settings, name: str = "journey",
-                progress: bool = False):
+                progress: bool = False, seed: int = 0):
     """A copy of `base` fine-tuned on `s.journey_problems` problems' clean traces plus
     `corrections` corrected traces per problem (0: shortcut learning), then scored on `test`:
     (its clean accuracy, recovery and wait rates, the SFT's TrainResult)."""
-    pairs = sft_traces(s.journey_problems, corrections)
+    pairs = sft_traces(s.journey_problems, corrections, seed)
     model = copy.deepcopy(base).train()
     result = sft(model, pairs, tokenizer, steps=s.journey_steps, batch_size=16, lr=s.journey_lr,
-                 desc=f"SFT ({name})", progress=progress)
+                 seed=seed, desc=f"SFT ({name})", progress=progress)
     model.eval()
     recovery = recovery_rate(model, tokenizer, test)
     return ({"accuracy": evaluate(model, tokenizer, test)["accuracy"],

@@ -69,13 +69,14 @@ def distill(student, traces: list[Trace], tokenizer, *, steps: int, lr: float, b
 
 
 def data_efficiency(student, pool: list[Trace], tokenizer, test, sizes, *, steps: int, lr: float,
-                    progress: bool = False) -> dict:
+                    seed: int = 0, progress: bool = False) -> dict:
     """{n_traces: {"accuracy", "tokens"}}: held-out accuracy of the student distilled on `n`
     random traces of `pool`, for every n in `sizes` (same steps each)."""
     out = {}
     for n in tqdm(sizes, desc="data efficiency", disable=not progress, leave=False,
                   mininterval=PROGRESS_SECONDS):
-        model, result = distill(student, choose(pool, n, "random"), tokenizer, steps=steps, lr=lr)
+        model, result = distill(student, choose(pool, n, "random", seed), tokenizer, steps=steps,
+                                lr=lr, seed=seed)
         out[n] = {"accuracy": evaluate(model, tokenizer, test)["accuracy"], "tokens": result.tokens,
                   "seconds": result.seconds}
     return out

@@ -69,6 +69,12 @@ def _check_device(name: str, source: str) -> None:
                          f"(torch.backends.mps.is_available() is False); {fix}")
 
 
+def seeded_name(name: str, seed: int) -> str:
+    """The string that seeds the random stream `name` under the course seed `seed`: seed 0 keeps
+    the stream the course always drew ('rejection-sampling-r1'), any other seed a new one."""
+    return name if seed == 0 else f"{name}-seed{seed}"
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed python, numpy and torch; return a torch Generator for sampling."""
     random.seed(seed)
@@ -104,6 +110,10 @@ class Preset:
     sample_efficiency_sizes: tuple = (250, 1000, 4000)
     sample_efficiency_steps: int = 300
     sample_efficiency_model: ModelShape = ModelShape(2, 4, 64)
+    # The course-wide seed (`--set seed=N` on every chapter's CLI): pretraining order, RL
+    # prompts, sampling and evaluation draws all start from it. 0 is the seed every committed
+    # notebook ran with; benchmarks/seeds.py reruns the chapters with others.
+    seed: int = 0
 
 
 PRESETS = {
