@@ -69,6 +69,34 @@ def _check_device(name: str, source: str) -> None:
                          f"(torch.backends.mps.is_available() is False); {fix}")
 
 
+def cpu_name() -> str:
+    """The CPU's model name and whether it has AVX-512 (the two CPU types the course was measured
+    on compute different numbers: float rounding differs, and RL amplifies it)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:   # not Linux: platform's word for it
+        import platform
+        return platform.processor() or platform.machine()
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines()
+                  if line.startswith("model name")), "unknown CPU")
+    return f"{model}, {'with' if 'avx512' in info else 'no'} AVX-512"
+
+
+def describe_environment(device: torch.device | None = None) -> str:
+    """One line naming what computed a notebook's numbers: library versions, the CPU or GPU.
+    Numbers from another line may differ (the README's "Your numbers may differ")."""
+    import platform
+
+    import datasets
+    import transformers
+
+    device = device or pick_device()
+    hardware = (torch.cuda.get_device_name(device) if device.type == "cuda"
+                else f"{os.cpu_count()} cores of {cpu_name()}")
+    return (f"Python {platform.python_version()}, torch {torch.__version__}, transformers "
+            f"{transformers.__version__}, datasets {datasets.__version__}; {device.type}: {hardware}")
+
+
 def seeded_name(name: str, seed: int) -> str:
     """The string that seeds the random stream `name` under the course seed `seed`: seed 0 keeps
     the stream the course always drew ('rejection-sampling-r1'), any other seed a new one."""

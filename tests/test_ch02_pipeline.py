@@ -164,3 +164,33 @@ def test_the_aha_run_is_cached_and_retrained_when_its_settings_change(cli_run, t
                        overrides={"aha_rl.lr": 3e-4})
     info = run_aha(changed)
     assert info["loaded"] is False and len(info["history"]) == changed.settings.aha_rl.steps
+
+
+def test_every_asserted_effect_reads_a_number_and_the_study_counts_it(cli_run, tmp_path, monkeypatch):
+    """benchmarks/seeds.py's effects read today's results.json (a renamed key fails here), and
+    the study counts, per effect, the seeds on which the notebook's threshold holds."""
+    import importlib.util
+
+    from ch02_r1_pipeline.effects import EFFECTS
+    from course.effects import spread_lines
+
+    results = json.loads((cli_run / "ch02" / "results.json").read_text())
+    for name, effect in EFFECTS.items():
+        value = effect.value(results)
+        assert value is None or isinstance(value, (int, float)), name
+    spec = importlib.util.spec_from_file_location("seeds", "benchmarks/seeds.py")
+    seeds = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seeds)
+    calls = []
+    monkeypatch.setattr(seeds, "run_cli", lambda module, folder, sets: calls.append(sets) or results)
+    study = seeds.study(tmp_path, [0, 7], [], None)
+    assert calls == [["seed=0", "base.seed=0"], ["seed=7", "base.seed=0"]]
+    assert study["seeds"] == [0, 7] and study["base_seeds"] == []
+    assert set(study["effects"]) == set(EFFECTS)   # chapter 1's need seeds that retrain the base
+    for name, entry in study["effects"].items():
+        value = EFFECTS[name].value(results)
+        assert entry["values"] == [value, value]
+        assert entry["holds"] == 2 * EFFECTS[name].holds(value)
+    json.dumps(study, allow_nan=False)             # the committed table is plain JSON
+    lines = spread_lines(EFFECTS, results, study)
+    assert len(lines) == 1 + len(EFFECTS) and all(" of 2" in line for line in lines[1:])

@@ -81,3 +81,14 @@ def test_cli_rejects_an_unknown_preset(tmp_path):
                           timeout=120)
     assert proc.returncode != 0
     assert "invalid choice: 'huge'" in proc.stderr
+
+
+def test_every_asserted_effect_reads_a_number(tiny_run):
+    """benchmarks/seeds.py's chapter 1 effects read today's results.json (a renamed key fails)."""
+    from ch01_what_is_reasoning.effects import EFFECTS
+
+    out_dir, _ = tiny_run
+    saved = json.loads((out_dir / "results.json").read_text())
+    for name, effect in EFFECTS.items():
+        value = effect.value(saved)
+        assert value is None or isinstance(value, (int, float)), name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -194,3 +195,18 @@ def test_write_json(tmp_path):
     assert json.loads(path.read_text()) == {"accuracy": 0.5, "script": "۵"}
     assert "۵" in path.read_text()  # ensure_ascii=False
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_the_environment_line_names_versions_and_hardware():
+    import datasets
+    import transformers
+
+    from course.runtime import cpu_name, describe_environment
+
+    line = describe_environment(torch.device("cpu"))
+    for version in (torch.__version__, transformers.__version__, datasets.__version__):
+        assert version in line
+    assert line.endswith(cpu_name()) and "cpu:" in line
+    if Path("/proc/cpuinfo").exists():
+        has = "avx512" in Path("/proc/cpuinfo").read_text()
+        assert cpu_name().endswith("with AVX-512" if has else "no AVX-512")
