@@ -45,17 +45,21 @@ CHAPTERS = {"ch01": ("ch01_what_is_reasoning", CH01_EFFECTS),
             "ch02": ("ch02_r1_pipeline", CH02_EFFECTS)}
 
 
-def run_cli(module: str, runs: Path, sets: list[str]) -> dict:
-    """Run one chapter's CLI into `runs` (quietly; its log next to it); its results.json."""
+def run_cli(module: str, runs: Path, sets: list[str], reuse: bool = False) -> dict:
+    """Run one chapter's CLI into `runs` (quietly; its log next to it); its results.json. With
+    `reuse`, a results.json already there (written by this command before) is read instead."""
+    chapter = module[:4]
+    saved = runs / chapter / "results.json"
+    if reuse and saved.exists():
+        return json.loads(saved.read_text())
     runs.mkdir(parents=True, exist_ok=True)
     args = [sys.executable, "-m", module, "--runs", str(runs), "--quiet"]
     for item in sets:
         args += ["--set", item]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    chapter = module[:4]
     with open(runs / f"{chapter}.log", "w") as log:
         subprocess.run(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
-    return json.loads((runs / chapter / "results.json").read_text())
+    return json.loads(saved.read_text())
 
 
 def with_base(folder: Path, checkpoint: Path | None) -> None:
@@ -67,7 +71,7 @@ def with_base(folder: Path, checkpoint: Path | None) -> None:
         shutil.copy(checkpoint, base)
 
 
-def study(root: Path, seeds, base_seeds, base_checkpoint: Path | None) -> dict:
+def study(root: Path, seeds, base_seeds, base_checkpoint: Path | None, reuse: bool = False) -> dict:
     """{"seeds", "base_seeds", "effects"}: every effect's value on every seed. Chapter 2's
     effects are measured on `seeds` (the base fixed) and, with chapter 1's, on `base_seeds`."""
     values = {name: [] for _, effects in CHAPTERS.values() for name in effects}
@@ -76,7 +80,7 @@ def study(root: Path, seeds, base_seeds, base_checkpoint: Path | None) -> dict:
         folder = root / f"seed{seed}"
         with_base(folder, base_checkpoint)
         print(f"seed {seed}: chapter 2 (base seed 0) in {folder}", flush=True)
-        results = run_cli("ch02_r1_pipeline", folder, [f"seed={seed}", "base.seed=0"])
+        results = run_cli("ch02_r1_pipeline", folder, [f"seed={seed}", "base.seed=0"], reuse)
         for name, effect in CH02_EFFECTS.items():
             values[name].append(effect.value(results))
     for seed in base_seeds:              # the base pretrained again too
@@ -85,7 +89,7 @@ def study(root: Path, seeds, base_seeds, base_checkpoint: Path | None) -> dict:
             with_base(folder, base_checkpoint)
         print(f"base seed {seed}: chapters 1 and 2 in {folder}", flush=True)
         for module, effects in CHAPTERS.values():
-            results = run_cli(module, folder, [f"seed={seed}"])
+            results = run_cli(module, folder, [f"seed={seed}"], reuse)
             for name, effect in effects.items():
                 base_values[name].append(effect.value(results))
     out = {}
@@ -126,12 +130,15 @@ def main(argv=None) -> dict:
                         help="seeds that pretrain the base again too (chapters 1 and 2)")
     parser.add_argument("--root", default=None, help="folder of the seeds' runs folders "
                         "(default runs/benchmarks/seeds)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="read the results.json a seed's folder already holds instead of "
+                             "running its chapter again (the table of a finished study, again)")
     parser.add_argument("--commit", action="store_true",
                         help="also write benchmarks/results/seeds.json (the committed table)")
     args = parser.parse_args(argv)
     root = Path(args.root) if args.root else runs_dir("benchmarks") / "seeds"
     base = runs_dir("ch01") / "base.pt"
-    result = study(root, args.seeds, args.base_seeds, base if base.exists() else None)
+    result = study(root, args.seeds, args.base_seeds, base if base.exists() else None, args.reuse)
     print(table(result))
     write_json(runs_dir("benchmarks") / "seeds.json", result)
     if args.commit:

@@ -7,6 +7,13 @@ from __future__ import annotations
 from course.effects import Effect, ratio
 
 
+def _level(r, style, n_ops):
+    """Accuracy of `style` at `n_ops` operations (results.json's keys are strings, the notebook's
+    dict's are ints)."""
+    by_ops = r["accuracy_by_operations"][style]
+    return by_ops[n_ops] if n_ops in by_ops else by_ops[str(n_ops)]
+
+
 def _by_size(r, style):
     """Accuracies of the sample-efficiency runs of `style`, smallest training set first."""
     sizes = sorted(r["sample_efficiency"][style], key=int)
@@ -16,14 +23,14 @@ def _by_size(r, style):
 EFFECTS = {
     "step_by_step_hardest": Effect(
         "step by step at least 90% on the hardest level",
-        lambda r: r["accuracy_by_operations"]["step_by_step"]["5"], ">=", 0.90),
+        lambda r: _level(r, "step_by_step", 5), ">=", 0.90),
     "step_minus_direct_hardest": Effect(
         "step by step at least 30 points above direct on the hardest level",
-        lambda r: r["accuracy_by_operations"]["step_by_step"]["5"]
-        - r["accuracy_by_operations"]["direct"]["5"], ">=", 0.30),
+        lambda r: _level(r, "step_by_step", 5)
+        - _level(r, "direct", 5), ">=", 0.30),
     "one_operation_both_styles": Effect(
         "both styles at least 95% on one operation",
-        lambda r: min(r["accuracy_by_operations"][s]["1"] for s in ("direct", "step_by_step")),
+        lambda r: min(_level(r, s, 1) for s in ("direct", "step_by_step")),
         ">=", 0.95),
     "efficiency_smallest_gap": Effect(
         "worked steps beat direct answers at every training-set size (smallest gap)",
@@ -39,6 +46,9 @@ EFFECTS = {
         "thinking costs at least 3x the tokens on the hardest level",
         lambda r: ratio(r["cost"]["step_by_step"]["tokens"], r["cost"]["direct"]["tokens"]),
         ">=", 3.0),
+    "thinking_time": Effect(
+        "thinking takes longer on the hardest level (milliseconds per answer, step by step - direct)",
+        lambda r: r["cost"]["step_by_step"]["ms"] - r["cost"]["direct"]["ms"], ">", 0.0),
     "seen_facts": Effect(
         "seen facts answered at least 90% right",
         lambda r: r["knowledge"]["seen_accuracy"], ">=", 0.90),

@@ -87,8 +87,9 @@ def test_every_asserted_effect_reads_a_number(tiny_run):
     """benchmarks/seeds.py's chapter 1 effects read today's results.json (a renamed key fails)."""
     from ch01_what_is_reasoning.effects import EFFECTS
 
-    out_dir, _ = tiny_run
+    out_dir, in_memory = tiny_run   # the notebook's dict has int keys, results.json strings
     saved = json.loads((out_dir / "results.json").read_text())
     for name, effect in EFFECTS.items():
         value = effect.value(saved)
         assert value is None or isinstance(value, (int, float)), name
+        assert effect.value(in_memory) == value, name
