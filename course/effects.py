@@ -22,6 +22,15 @@ class Effect:
     value: object        # results.json (a dict) -> float, or None for a ratio over zero
     op: str
     threshold: float
+    unit: str = "share"  # how a value reads: share (a %), points (a difference of shares),
+                         # ratio (x times) or a plain number (tokens, ms, curve points)
+
+    def show(self, value: float | None) -> str:
+        """`value` as the notebook's text quotes it: 26.6%, +12.3 points, 0.45x, 4.0."""
+        if value is None:
+            return "-"
+        return {"share": f"{value:.1%}", "points": f"{100 * value:+.1f} pt",
+                "ratio": f"{value:.2f}x"}.get(self.unit, f"{value:.1f}")
 
     def holds(self, value: float | None) -> bool:
         if value is None:   # a ratio over zero: the notebook's assert would fail on it too
@@ -57,13 +66,13 @@ def spread_lines(effects: dict[str, Effect], results: dict, study: dict,
     many of them the threshold held (`key`: 'values' for the base fixed, 'base_values' for
     seeds that pretrain the base again)."""
     seeds = study["seeds" if key == "values" else "base_seeds"]
-    lines = [f"{'effect':<40} {'this run':>9} {'min':>8} {'max':>8}  holds on seeds {seeds}"]
+    lines = [f"{'effect':<40} {'this run':>10} {'min':>10} {'max':>10}  holds on seeds {seeds}"]
     for name, effect in effects.items():
         entry = study["effects"].get(name, {})
         if key not in entry:
             continue
         s, here = spread(entry[key]), effect.value(results)
-        cells = " ".join(f"{v:8.3f}" if v is not None else f"{'-':>8}" for v in (here, s["min"], s["max"]))
+        cells = " ".join(f"{effect.show(v):>10}" for v in (here, s["min"], s["max"]))
         held = sum(effect.holds(v) for v in entry[key])
         lines.append(f"{name[:40]:<40} {cells}  {held} of {len(entry[key])}")
     return lines
