@@ -43,3 +43,18 @@ def test_the_spread_plot_has_one_panel_per_measured_effect(tmp_path):
     low, high = shown[0].get_xlim()
     assert low < 0.25 and high > 0.5                    # every seed and the threshold in view
     assert (tmp_path / "s.png").stat().st_size > 1000
+
+
+def test_the_committed_study_is_of_todays_checks():
+    """benchmarks/results/seeds.json measured chapter 2's checks as the notebook asserts them
+    today: the same targets and thresholds, one value per seed, its counts right. A threshold
+    changed without rerunning `python benchmarks/seeds.py --commit` fails here."""
+    from ch02_r1_pipeline.effects import EFFECTS
+
+    study = committed_study()
+    assert len(study["seeds"]) >= 5 and 0 in study["seeds"]
+    for name, effect in EFFECTS.items():
+        entry = study["effects"][name]
+        assert (entry["target"], entry["threshold"]) == (effect.target, [effect.op, effect.threshold]), name
+        assert len(entry["values"]) == len(study["seeds"]), name
+        assert entry["holds"] == sum(effect.holds(v) for v in entry["values"]), name
