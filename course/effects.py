@@ -67,6 +67,7 @@ def spread_lines(effects: dict[str, Effect], results: dict, study: dict,
     seeds that pretrain the base again)."""
     seeds = study["seeds" if key == "values" else "base_seeds"]
     lines = [f"{'effect':<40} {'this run':>10} {'min':>10} {'max':>10}  holds on seeds {seeds}"]
+    everywhere = []
     for name, effect in effects.items():
         entry = study["effects"].get(name, {})
         if key not in entry:
@@ -75,6 +76,8 @@ def spread_lines(effects: dict[str, Effect], results: dict, study: dict,
         cells = " ".join(f"{effect.show(v):>10}" for v in (here, s["min"], s["max"]))
         held = sum(effect.holds(v) for v in entry[key])
         lines.append(f"{name[:40]:<40} {cells}  {held} of {len(entry[key])}")
+        everywhere.append(held == len(entry[key]))
+    lines.append(f"{sum(everywhere)} of {len(everywhere)} checks hold on every seed")
     return lines
 
 

@@ -193,4 +193,6 @@ def test_every_asserted_effect_reads_a_number_and_the_study_counts_it(cli_run, t
         assert entry["holds"] == 2 * EFFECTS[name].holds(value)
     json.dumps(study, allow_nan=False)             # the committed table is plain JSON
     lines = spread_lines(EFFECTS, results, study)
-    assert len(lines) == 1 + len(EFFECTS) and all(" of 2" in line for line in lines[1:])
+    assert len(lines) == 2 + len(EFFECTS) and all(" of 2" in line for line in lines[1:-1])
+    held = sum(EFFECTS[name].holds(EFFECTS[name].value(results)) for name in EFFECTS)
+    assert lines[-1] == f"{held} of {len(EFFECTS)} checks hold on every seed"
