@@ -139,8 +139,9 @@ SEED_STRIDE = 1000
 
 
 def rl_seed(name: str, seed: int) -> int:
-    """The RL seed of stage `name` (a key of RL_SEEDS, or 'aha_rl' with its own setting) under
-    the course seed `seed`: seed 0 gives the first edition's seeds."""
+    """The RL seed of stage `name` (a key of RL_SEEDS) under the course seed `seed`: seed 0
+    gives the first edition's seeds. (The aha run moves its own `aha_rl.seed` by the same
+    stride: slip_world.run_aha.)"""
     return RL_SEEDS[name] + SEED_STRIDE * seed
 
 
