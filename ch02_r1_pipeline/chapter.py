@@ -8,12 +8,20 @@ import matplotlib.pyplot as plt
 
 from course.runtime import write_json
 
-from .plots import plot_aha, plot_r1_zero_curves, plot_rollouts, plot_splits, plot_stages
+from .plots import (
+    plot_aha,
+    plot_fair_comparison,
+    plot_r1_zero_curves,
+    plot_rollouts,
+    plot_splits,
+    plot_stages,
+)
 from .runner import Pipeline, open_pipeline
 from .slip_world import run_aha
 from .splits import PASS1_SAMPLES, PASS1_TEMPERATURE, PASS1_TOP_P, SPLITS
 
 HEADLINE_STAGES = ("base", "r1_zero", "r1", "distill", "student_rl")  # results.json contract
+FAIR_CONTROL = "r1_zero_same_problems"   # R1-Zero's RL on the problem lengths R1's SFT set has
 METRICS = ("accuracy", "format_rate", "mean_response_tokens", "mixing_rate")
 
 
@@ -36,7 +44,7 @@ def stage_metrics(info: dict) -> dict:
             "thinking_rate": e["thinking_rate"], "sampled_accuracy": e["sampled"]["accuracy"],
             "sampled_mixing_rate": e["sampled"]["mixing_rate"],
             "train_seconds": info.get("seconds"), "loaded_from_cache": info.get("loaded"),
-            # the R1 paper's protocol on four splits (splits.py)
+            # the R1 paper's protocol on five splits (splits.py)
             "pass1": e["splits"]["pass1"], "tokens": e["splits"]["tokens"],
             "greedy_by_split": e["splits"]["greedy"]}
 
@@ -129,6 +137,7 @@ def collect_results(pipeline: Pipeline, seconds: float) -> dict:
         "grpo_steps_per_second": grpo_steps_per_second(info["r1_zero"]),
         **{name: data_summary(info[name]) for name in pipeline.of_kind("rejection_sampling")},
         # the aha moment: self-corrections during RL on the slip world, and during R1-Zero
+        "fair_comparison": fair_comparison(stages),
         "aha": aha_windows(run_aha(pipeline), pipeline.settings.aha_every),
         "r1_zero_corrections": aha_windows(info["r1_zero"], pipeline.settings.aha_every),
         "fingerprints": {s: pipeline.fingerprint(s) for s in pipeline.stages},
@@ -155,12 +164,40 @@ def split_differences(stages: dict, a: str, b: str) -> dict:
                 stages[a]["tokens"][s] / max(1e-9, stages[b]["tokens"][s])) for s in SPLITS}
 
 
+def side_by_side(stages: dict, control: str) -> dict:
+    """R1 next to `control` on every split: pass@1, tokens per answer, and (once, on the test
+    set) the share of T=1 samples that mix digit scripts."""
+    pick = {"r1": stages["r1"], "control": stages[control]}
+    return {"control": control,
+            "pass1": {s: {k: m["pass1"][s] for k, m in pick.items()} for s in SPLITS},
+            "tokens": {s: {k: m["tokens"][s] for k, m in pick.items()} for s in SPLITS},
+            "sampled_mixing_rate": {k: m["sampled_mixing_rate"] for k, m in pick.items()}}
+
+
+def fair_comparison(stages: dict) -> dict:
+    """R1 against an R1-Zero whose RL drew problems of the same lengths as R1's SFT set (2-6
+    operations): on `in_distribution` and `harder` both trained on such problems, and
+    `unseen` (7 operations) neither did. `as_published` is the comparison the first edition
+    made, against R1-Zero on RL's 2-5 operations, where only R1 had seen 6-operation problems."""
+    return {**side_by_side(stages, FAIR_CONTROL), "as_published": side_by_side(stages, "r1_zero")}
+
+
+def fair_table(fair: dict) -> str:
+    """pass@1 of R1 against the fair control and against R1-Zero as published, per split."""
+    lines = [f"{'split':<17}{'R1':>8}{'R1-Zero, 2-6 ops':>18}{'R1-Zero, 2-5 ops':>18}"]
+    for s in SPLITS:
+        lines.append(f"{s:<17}{fair['pass1'][s]['r1']:>8.1%}{fair['pass1'][s]['control']:>18.1%}"
+                     f"{fair['as_published']['pass1'][s]['control']:>18.1%}")
+    return "\n".join(lines)
+
+
 def save_results(results: dict, out_dir) -> None:
     plot_r1_zero_curves(results["curves"]["r1_zero"], path=out_dir / "r1_zero_curves.png")
     plot_rollouts({s: results["rollouts"][s] for s in ("r1_zero", "r1_zero_consistency")},
                   path=out_dir / "rollouts.png")
     plot_stages(results["stages"], path=out_dir / "stages.png")
     plot_splits(results["stages"], path=out_dir / "splits.png")
+    plot_fair_comparison(results["fair_comparison"], path=out_dir / "fair_comparison.png")
     plot_aha(results["aha"], path=out_dir / "aha.png")
     write_json(out_dir / "results.json", results)
     plt.close("all")
@@ -179,7 +216,9 @@ def summary_table(results: dict, splits: bool = True) -> str:
                      f"{m['mean_response_tokens']:>7.1f} {m['mixing_rate']:>7.1%} "
                      f"{m['sampled_mixing_rate']:>10.1%}")
     if splits:
-        lines += ["", split_table(results["stages"])]
+        lines += ["", split_table(results["stages"]), "",
+                  "R1 against R1-Zero on the same problem lengths (2-6 operations, fair) and as "
+                  "published (R1-Zero on 2-5), pass@1", fair_table(results["fair_comparison"])]
     a = aha_summary(results["aha"])
     lines += ["", f"the aha moment (RL on the slip world), first 10 steps -> last 10: productive "
               f"self-corrections {a['productive_correction_rate_first']:.1%} -> "

@@ -7,6 +7,7 @@ from matplotlib.ticker import PercentFormatter
 from ch01_what_is_reasoning.plots import _finish, plt
 
 STAGE_LABEL = {"base": "base", "r1_zero": "R1-Zero", "r1_zero_consistency": "R1-Zero\n+consist.",
+               "r1_zero_same_problems": "R1-Zero\n2-6 ops",
                "cold_start": "cold\nstart", "r1_reasoning_rl": "reasoning\nRL",
                "r1_sft": "R1 SFT", "r1": "R1", "student_base": "student\nbase",
                "distill": "student\ndistilled", "student_rl": "student\npure RL"}
@@ -88,7 +89,7 @@ def plot_splits(stages: dict, path=None):
             ax.set(xlabel=unit, title=split.replace("_", " ") if row == 0 else None)
             ax.tick_params(axis="y", labelsize=9)
             ax.grid(alpha=0.3, axis="x")
-    fig.suptitle("every stage on four splits (T=0.6, top-p 0.95; blue: teacher size, gray: student)")
+    fig.suptitle("every stage on five splits (T=0.6, top-p 0.95; blue: teacher size, gray: student)")
     return _finish(fig, path)
 
 
@@ -131,3 +132,34 @@ def plot_aha(aha: dict, path=None, title: str = "RL on the slip world"):
         ax.grid(alpha=0.3)
     fig.suptitle(f"{title} (T=1 samples, mean per point)")
     return _finish(fig, path)
+
+
+def plot_fair_comparison(fair: dict, path=None):
+    """pass@1 of R1, of the fair control (R1-Zero on R1's problem lengths) and of R1-Zero as
+    published, one group of bars per split; tokens per answer on the right."""
+    splits = list(fair["pass1"])
+    runs = (("r1", fair, "R1", "tab:blue"),
+            ("control", fair, "R1-Zero on R1's lengths (2-6 ops): fair", "tab:red"),
+            ("control", fair["as_published"], "R1-Zero as published (2-5 ops)", "tab:pink"))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
+    width = 0.8 / len(runs)
+    for i, (key, comparison, label, color) in enumerate(runs):
+        xs = [j + (i - 1) * width for j in range(len(splits))]
+        for ax, metric, scale in ((axes[0], "pass1", 100), (axes[1], "tokens", 1)):
+            values = [scale * comparison[metric][s][key] for s in splits]
+            ax.bar(xs, values, width, color=color, label=label)
+            if metric == "pass1":
+                for x, v in zip(xs, values):
+                    ax.text(x, v + 1, f"{v:.0f}", ha="center", fontsize=6)
+    labels = [s.replace("_", "\n") for s in splits]
+    axes[0].set(ylabel="pass@1 (%)", ylim=(0, 110), title="accuracy (T=0.6, 4 samples)")
+    axes[1].set(ylabel="tokens per answer", title="tokens per answer")
+    for ax in axes:
+        ax.set_xticks(range(len(splits)), labels)
+        ax.grid(alpha=0.3, axis="y")
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, fontsize=8, loc="lower center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))   # room below for the shared legend
+    if path is not None:
+        fig.savefig(path, dpi=80)
+    return fig

@@ -2,6 +2,8 @@
 
     base (chapter 1) -> r1_zero                       GRPO: accuracy + format
                      -> r1_zero_consistency           the same + consistency (the ablation)
+                     -> r1_zero_same_problems         R1-Zero on R1's SFT problems (2-6 ops):
+                                                       the fair control R1 is compared with
                      -> cold_start_data               R1-Zero's own samples: correct, well-formed,
                                                        one script (rejection sampling)
     base ----------------> cold_start                    SFT on those few hundred clean traces
@@ -52,6 +54,7 @@ class Stage:
     settings: object = None         # Preset, GRPOConfig, SFTConfig or RejectionConfig
     curve: bool = False             # GRPO: score a held-out subset every few steps
     paper: bool = True              # a stage of the R1 paper (False: the course's ablation)
+    ops: tuple = RL_OPS             # GRPO: the operation counts of its prompts' problems
 
 
 R1_SFT_OPS = (*RL_OPS, 6)        # the problems R1's rejection sampling writes traces for
@@ -134,7 +137,8 @@ SETTINGS = {
 # Each RL stage draws its own stream of prompts and samples, from its own seed. Any distinct
 # seeds would do; these are the ones the first edition used (the length of the stage's name),
 # kept so that every number the notebooks quote reproduces. Course seed N adds N x SEED_STRIDE.
-RL_SEEDS = {"r1_zero": 7, "r1_zero_consistency": 19, "r1_reasoning_rl": 15, "r1": 2, "student_rl": 10}
+RL_SEEDS = {"r1_zero": 7, "r1_zero_consistency": 19, "r1_reasoning_rl": 15, "r1": 2, "student_rl": 10,
+            "r1_zero_same_problems": 21}
 SEED_STRIDE = 1000
 
 
@@ -180,6 +184,13 @@ def recipe(preset: Preset, s: Settings) -> dict[str, Stage]:
               dataclasses.replace(sft_cfg, steps=s.distill_steps, lr=s.distill_lr)),
         Stage("student_rl", "grpo", ("student_base",),
               rl("student_rl", s.student_rl_steps, ACCURACY_FORMAT), curve=True, paper=False),
+        # The fair control: R1-Zero's RL on prompts of the lengths R1's SFT set covers (2-6
+        # operations, RL's 2-5 and 6), so that R1 and R1-Zero have seen problems of the same
+        # kinds when chapter.fair_comparison sets them side by side. Last, so that every stage
+        # above runs exactly as it did before the control was added.
+        Stage("r1_zero_same_problems", "grpo", ("base",),
+              rl("r1_zero_same_problems", s.r1_zero_steps, ACCURACY_FORMAT), paper=False,
+              ops=tuple(s.rejection.ops)),
     ]
     return {stage.name: stage for stage in rows}
 
@@ -255,6 +266,9 @@ def apply_overrides(preset: Preset, settings: Settings, overrides: dict | None):
             raise err.under(f"{name}.") from None
         except OverrideError as err:
             raise OverrideError(f"stage {name}: {err}") from None
+    if "r1_zero_same_problems" in table:   # the control follows R1's SFT problems, however set
+        table["r1_zero_same_problems"] = dataclasses.replace(
+            table["r1_zero_same_problems"], ops=tuple(table["rejection_sampling"].settings.ops))
     context["model_stages"] = tuple(n for n, stage in table.items() if stage.kind not in DATA_KINDS)
     for name, stage in table.items():
         check_settings(stage.settings, f"{name}.", context)

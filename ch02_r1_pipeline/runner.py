@@ -2,7 +2,7 @@
 
 `KINDS` maps a kind to the function that runs it (pretrain, grpo, sft, rejection_sampling).
 `Pipeline.run` trains a stage's inputs first, scores what it made on the held-out set and the
-four splits, and saves it. Every stage saves its output with its recipe (settings, world, the
+five splits, and saves it. Every stage saves its output with its recipe (settings, world, the
 fingerprints of its inputs) and is reused only when today's recipe matches; otherwise it is
 retrained and one line says why (`r1_sft: retraining — cold_start changed`). GRPO stages also
 save their trainer every few steps and resume mid-run after a crash. The data stages' sets are
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import random
 import time
@@ -55,7 +56,7 @@ from .recipe import DATA_KINDS, SETTINGS, Stage, apply_overrides, stages_of_kind
 from .sft import cold_start_traces, knowledge_examples, rejection_sample, sft, to_dataset
 from .splits import eval_splits, evaluate_splits, signature
 from .stage_data import data_hash, save_data, saved_data, saved_recipe
-from .tasks import evaluate, held_out_problems, random_train_problem, rl_prompts
+from .tasks import RL_OPS, evaluate, held_out_problems, random_train_problem, rl_prompts
 
 __all__ = ["Pipeline", "open_pipeline", "KINDS", "run_pretrain", "run_grpo", "run_sft",
            "run_rejection_sampling"]
@@ -85,7 +86,7 @@ class Pipeline:
         self.tokenizer = CharTokenizer()
         self.test = held_out_problems(self.settings.test_problems)
         self.curve_set = self.test[:: max(1, len(self.test) // self.settings.curve_problems)]
-        self.splits = eval_splits(self.test)     # in_distribution, harder, easy, knowledge
+        self.splits = eval_splits(self.test)     # in_distribution, harder, easy, knowledge, unseen
         self.info: dict[str, dict] = {}
         self._models: dict[str, torch.nn.Module] = {}
 
@@ -110,6 +111,8 @@ class Pipeline:
             return pretrain_recipe(stage.settings, self.tokenizer)
         recipe_ = {"kind": stage.kind, "settings": plain(stage.settings),
                    "inputs": {i: self.fingerprint(i) for i in stage.inputs}}
+        if stage.kind == "grpo" and tuple(stage.ops) != RL_OPS:   # (RL's own: the first edition's recipe)
+            recipe_["prompt_ops"] = list(stage.ops)
         if stage.kind == "grpo" and students_rewards(stage.settings.reward_weights):
             recipe_["rewards"] = students_rewards(stage.settings.reward_weights)
         if stage.curve:   # what the stage records as it trains (its curve), not what it trains
@@ -185,7 +188,7 @@ class Pipeline:
 
     def _score(self, name: str, model, info: dict) -> bool:
         """Measure what `info["eval"]` lacks or measured on other problems: the greedy and
-        sampled scores on the test set, and the four splits. True if anything was measured."""
+        sampled scores on the test set, and the five splits. True if anything was measured."""
         ev = dict(info.get("eval") or {})
         test = self.test_signature()
         # An evaluation saved before the signature was recorded: the test set is fixed by its
@@ -200,7 +203,7 @@ class Pipeline:
         seed = self.settings.seed
         if ev.get("splits", {}).get("signature") != signature(self.splits, seed=seed):
             ev["splits"] = evaluate_splits(model, self.tokenizer, self.splits, seed=seed,
-                                           progress=self.progress, desc=f"{name}: scoring 4 splits")
+                                           progress=self.progress, desc=f"{name}: scoring 5 splits")
             measured = True
         info["eval"] = ev
         return measured
@@ -270,7 +273,8 @@ def run_pretrain(pipeline: Pipeline, stage: Stage):
 def run_grpo(pipeline: Pipeline, stage: Stage):
     cfg, name = stage.settings, stage.name
     # every step's log also counts the self-corrections (the aha moment, results.json's curves)
-    trainer = GRPOTrainer(pipeline.copy_of(stage.inputs[0]), pipeline.tokenizer, rl_prompts, cfg,
+    prompts = functools.partial(rl_prompts, ops=tuple(stage.ops))
+    trainer = GRPOTrainer(pipeline.copy_of(stage.inputs[0]), pipeline.tokenizer, prompts, cfg,
                           text_stats=[correction_rates])
     state_path, points = pipeline.state_path(name), []
     fp = pipeline.fingerprint(name)
@@ -294,7 +298,7 @@ def run_grpo(pipeline: Pipeline, stage: Stage):
         if trainer.step % every == 0 or trainer.step == cfg.steps:
             measure()
         # The last step is saved too: until Pipeline.run has saved the checkpoint (after the
-        # four splits are scored), this file is the only copy of the finished training.
+        # five splits are scored), this file is the only copy of the finished training.
         if trainer.step % pipeline.settings.save_every == 0 or trainer.step == cfg.steps:
             atomic_save({"fingerprint": fp, "trainer": trainer.state_dict(), "curve": points},
                         state_path)

@@ -25,9 +25,10 @@ def random_train_problem(rng: random.Random, ops=RL_OPS):
             return problem
 
 
-def rl_prompts(rng: random.Random, n: int) -> list[tuple[str, int]]:
-    """`n` (prompt, answer) pairs for GRPO: the `sample_prompts` the trainer asks for."""
-    return [(p.prompt(), p.answer) for p in (random_train_problem(rng) for _ in range(n))]
+def rl_prompts(rng: random.Random, n: int, ops=RL_OPS) -> list[tuple[str, int]]:
+    """`n` (prompt, answer) pairs for GRPO of `ops` operations: the `sample_prompts` the
+    trainer asks for."""
+    return [(p.prompt(), p.answer) for p in (random_train_problem(rng, ops) for _ in range(n))]
 
 
 def held_out_problems(n: int, seed: int = 3) -> list:

@@ -25,6 +25,7 @@ from .budget_forcing import budget_curve
 from .harness import Entry, Harness
 from .plots import plot_budget, plot_methods, plot_o1_vs_r1, plot_scaling
 from .training_costs import training_costs
+from .where_they_differ import SPLIT, method_gap, o1_like, split_harness, split_rows
 
 METHODS = ("inference-time scaling", "pure RL", "SFT + RL", "pure SFT / distillation")
 
@@ -73,8 +74,9 @@ def run_chapter(preset: str | None = None, root=None, progress: bool = True,
     rows = harness.table(entries(s.headline_n))
     by_model = {m: harness.scaling(m, list(range(1, s.pool_size + 1))) for m in s.pooled_models}
     budgets = budget_curves(harness, pipeline, s, progress)
+    on_split = split_rows(split_harness(pipeline, s, costs, progress), pipeline, s.headline_n)
     results = collect_results(pipeline.preset.name, str(pipeline.device), rows, by_model, budgets,
-                              costs, len(pipeline.test), s.headline_n)
+                              costs, len(pipeline.test), s.headline_n, on_split=on_split)
     results["seconds"] = time.perf_counter() - start
     results["seed"] = pipeline.settings.seed
     save_results(results, runs_dir("ch03", root))
@@ -143,11 +145,14 @@ def o1_vs_r1(rows: list[dict], base_scaling: dict, n_problems: int) -> dict:
             "test_problems": n_problems}
 
 
-def collect_results(preset, device, rows, by_model, budgets, costs, n_problems, headline_n) -> dict:
-    """The results.json contract (keys are never renamed; new ones may be added)."""
+def collect_results(preset, device, rows, by_model, budgets, costs, n_problems, headline_n,
+                    on_split: list[dict] | None = None) -> dict:
+    """The results.json contract (keys are never renamed; new ones may be added). `on_split`:
+    the rows scored on chapter 2's harder split, where the methods differ (where_they_differ.py)."""
     base = by_model["base"]
     by_name = {r["model"]: r for r in rows if r["strategy"] == "greedy"}
-    return {
+    rows = [{**r, "split": r.get("split", "test")} for r in rows]   # chapter 2's test set, 3-5 ops
+    results = {
         "preset": preset, "device": device, "seconds": None,
         "methods": rows,
         "four_methods": four_methods(rows),
@@ -163,6 +168,12 @@ def collect_results(preset, device, rows, by_model, budgets, costs, n_problems, 
         "o1_vs_r1": o1_vs_r1(rows, base, n_problems),
         "test_problems": n_problems,
     }
+    if on_split:
+        # o1 as the post frames it: SFT + RL plus inference-time scaling, where methods differ
+        results["o1_vs_r1"].update(o1_like(on_split, headline_n), split=SPLIT)
+        results.update(methods_on_split=on_split, method_gap=method_gap(on_split),
+                       split_problems=on_split[0]["problems"])
+    return results
 
 
 def save_results(results: dict, out_dir) -> None:
@@ -171,6 +182,9 @@ def save_results(results: dict, out_dir) -> None:
     plot_budget(results["budget_forcing"], path=out_dir / "budget_forcing.png")
     plot_methods(results["methods"], path=out_dir / "methods.png")
     plot_o1_vs_r1(results, path=out_dir / "o1_vs_r1.png")
+    if "methods_on_split" in results:
+        plot_methods(results["methods_on_split"], path=out_dir / "methods_on_split.png",
+                     title=split_title(results))
     write_json(out_dir / "results.json", seal(results))   # chapter 4 checks the seal
     plt.close("all")
 
@@ -189,4 +203,30 @@ def summary_table(results: dict) -> str:
                   f"vs {o['r1_zero_accuracy']:.1%})")
     repaid = (f"R1-Zero's training pays for itself after {o['break_even_problems']:,.0f} questions"
               if o["break_even_problems"] else "R1-Zero never pays for itself here")
-    return "\n".join(lines + ["", f"o1 vs R1: {match}; {repaid}."])
+    lines += ["", f"o1 vs R1: {match}; {repaid}."]
+    if "methods_on_split" in results:
+        lines += ["", split_table(results)]
+    return "\n".join(lines)
+
+
+def split_title(results: dict) -> str:
+    return (f"on the {results['o1_vs_r1']['split']} split ({results['split_problems']} held-out "
+            f"problems of 6 operations)")
+
+
+def split_table(results: dict) -> str:
+    """The rows scored on the harder split, with chapter 2's pass@1 where there is one, the gap
+    between the best and the worst trained method, and the o1-like recipe against R1 alone."""
+    lines = [split_title(results), f"{'method':<34} {'model':<22} {'strategy':<22} {'accuracy':>8} "
+             f"{'pass@1':>7} {'train FLOPs':>12} {'infer FLOPs/problem':>20}"]
+    for r in results["methods_on_split"]:
+        pass1 = f"{r['pass1']:>7.1%}" if "pass1" in r else f"{'':>7}"
+        lines.append(f"{r['method']:<34} {r['model']:<22} {r['strategy']:<22} {r['accuracy']:>8.1%} "
+                     f"{pass1} {r['train_flops']:>12.2e} {r['inference_flops_per_problem']:>20.2e}")
+    g, o = results["method_gap"], results["o1_vs_r1"]
+    lines += ["", f"trained methods by pass@1: best {g['best']}, worst {g['worst']}, "
+              f"{g['points']:.1f} points apart",
+              f"o1-like (R1 + best-of-N) {o['o1_like']['accuracy']:.1%} vs R1 alone "
+              f"{o['r1_alone']['accuracy']:.1%} vs the base with best-of-N "
+              f"{o['base_best_of_n']['accuracy']:.1%}"]
+    return "\n".join(lines)

@@ -80,10 +80,11 @@ def plot_budget(curves: dict, path=None):
 
 
 METHOD_COLOR = {"none": "tab:gray", "inference-time scaling": "tab:orange", "pure RL": "tab:red",
-                "SFT + RL": "tab:blue", "pure SFT / distillation": "tab:green"}
+                "SFT + RL": "tab:blue", "pure SFT / distillation": "tab:green",
+                "SFT + RL + inference-time scaling": "tab:purple"}
 
 
-def plot_methods(rows: list[dict], path=None):
+def plot_methods(rows: list[dict], path=None, title: str = "accuracy (color: method)"):
     """Every row of the comparison: accuracy, and what it cost to train and to answer."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.42 * len(rows) + 2.0), sharey=True)
     labels = [f"{r['model']} · {r['strategy']}" for r in rows]
@@ -98,7 +99,7 @@ def plot_methods(rows: list[dict], path=None):
                      va="center", ha="right" if inside else "left", fontsize=8,
                      color="white" if inside else "black", fontweight="bold" if inside else None)
     axes[0].set(yticks=list(y), yticklabels=labels, xlim=(0, 1.0), xlabel="accuracy (held-out)",
-                title="accuracy (color: method)")
+                title=title)
     axes[0].xaxis.set_major_formatter(PercentFormatter(1.0))
     axes[1].barh([yi + 0.2 for yi in y], [r["train_flops"] for r in rows], height=0.4,
                  label="training FLOPs (total)", color="tab:brown")

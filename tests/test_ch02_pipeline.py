@@ -46,11 +46,29 @@ def test_results_json_has_the_contract_keys(cli_run):
     curve = results["curves"]["r1_zero"]
     assert curve["step"][0] == 0 and curve["step"][-1] == recipe_module.SETTINGS["tiny"].r1_zero_steps
     assert len(curve["accuracy"]) == len(curve["mean_response_tokens"]) == len(curve["step"])
-    for name in ("r1_zero_curves.png", "rollouts.png", "stages.png", "splits.png"):
+    for name in ("r1_zero_curves.png", "rollouts.png", "stages.png", "splits.png",
+                 "fair_comparison.png"):
         assert (cli_run / "ch02" / name).stat().st_size > 0
 
 
-def test_every_stage_is_scored_on_the_four_splits(cli_run):
+def test_fair_comparison_sets_r1_beside_the_control_on_every_split(cli_run):
+    results = json.loads((cli_run / "ch02" / "results.json").read_text())
+    fair, stages = results["fair_comparison"], results["stages"]
+    assert fair["control"] == "r1_zero_same_problems" and fair["as_published"]["control"] == "r1_zero"
+    for comparison in (fair, fair["as_published"]):
+        assert sorted(comparison["pass1"]) == sorted(SPLITS)
+        for split in SPLITS:
+            for key in ("pass1", "tokens"):
+                assert comparison[key][split] == {"r1": stages["r1"][key][split],
+                                                  "control": stages[comparison["control"]][key][split]}
+        assert comparison["sampled_mixing_rate"]["control"] == \
+            stages[comparison["control"]]["sampled_mixing_rate"]
+    # and the aha run reports the waits that fix nothing next to the productive ones
+    aha = results["aha"]
+    assert len(aha["superficial_correction_rate"]) == len(aha["productive_correction_rate"])
+
+
+def test_every_stage_is_scored_on_the_five_splits(cli_run):
     results = json.loads((cli_run / "ch02" / "results.json").read_text())
     for stage, m in results["stages"].items():
         for key in ("pass1", "tokens", "greedy_by_split"):

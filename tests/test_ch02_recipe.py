@@ -214,3 +214,30 @@ def test_rejection_sampling_draws_problems_of_its_own_lengths(trained, monkeypat
     cpu = recipe(get_preset("cpu"), SETTINGS["cpu"])
     assert cpu["rejection_sampling"].settings.ops == (*RL_OPS, 6)
     assert cpu["cold_start_data"].settings.ops == RL_OPS
+
+
+def test_the_fair_control_draws_r1s_problem_lengths_and_follows_them(trained, monkeypatch):
+    """R1-Zero's fair control trains on prompts of the lengths R1's SFT set has (2-6 at the cpu
+    preset), follows a changed `rejection_sampling.ops`, and leaves R1-Zero's own recipe alone."""
+    from ch02_r1_pipeline.tasks import RL_OPS
+
+    cpu = recipe(get_preset("cpu"), SETTINGS["cpu"])
+    assert cpu["r1_zero_same_problems"].ops == cpu["rejection_sampling"].settings.ops == (*RL_OPS, 6)
+    assert cpu["r1_zero"].ops == RL_OPS and cpu["r1_zero_same_problems"].inputs == ("base",)
+    assert (cpu["r1_zero_same_problems"].settings.reward_weights
+            == cpu["r1_zero"].settings.reward_weights)
+    root, ran = trained
+    drawn = []
+    real = runner_module.rl_prompts
+
+    def recording(rng, n, ops=RL_OPS):
+        drawn.append(ops)
+        return real(rng, n, ops=ops)
+
+    monkeypatch.setattr(runner_module, "rl_prompts", recording)
+    p = _pipeline(root, {"rejection_sampling.ops": (6,)})
+    before = _pipeline(root)
+    assert p.fingerprint("r1_zero") == before.fingerprint("r1_zero")
+    assert p.fingerprint("r1_zero_same_problems") != before.fingerprint("r1_zero_same_problems")
+    p.run("r1_zero_same_problems")
+    assert "r1_zero_same_problems" in ran and set(drawn) == {(6,)}

@@ -7,6 +7,7 @@ import pytest
 from helpers import run_chapter_cli
 
 from ch02_r1_pipeline.recipe import SETTINGS as CH02_SETTINGS
+from ch02_r1_pipeline.runner import open_pipeline
 from ch03_four_methods.__main__ import main
 from ch03_four_methods.chapter import (
     METHODS,
@@ -16,8 +17,9 @@ from ch03_four_methods.chapter import (
     o1_vs_r1,
     summary_table,
 )
+from ch03_four_methods.where_they_differ import method_gap, split_entries
 
-PLOTS = ("scaling.png", "budget_forcing.png", "methods.png", "o1_vs_r1.png")
+PLOTS = ("scaling.png", "budget_forcing.png", "methods.png", "o1_vs_r1.png", "methods_on_split.png")
 CURVES = ("majority", "best_of_n_verifier", "pass_at_n")
 
 
@@ -118,6 +120,49 @@ def test_budget_curves_and_o1_vs_r1_are_recorded(results):
     assert o["r1_zero_accuracy"] == _row(results, "r1_zero", "greedy")["accuracy"]
     assert o["extra_training_flops"] == pytest.approx(
         _row(results, "r1_zero", "greedy")["train_flops"] - _row(results, "base", "greedy")["train_flops"])
+
+
+def test_every_row_names_its_split_and_the_harder_rows_carry_chapter_2s_pass1(cli_run):
+    root, results, _ = cli_run
+    assert {r["split"] for r in results["methods"]} == {"test"}
+    rows = results["methods_on_split"]
+    assert [(r["method"], r["model"], r["strategy"]) for r in rows] == [
+        (e.method, e.model, e.strategy) for e in split_entries(SETTINGS["tiny"].headline_n)]
+    assert {r["split"] for r in rows} == {"harder"}
+    # as many problems as chapter 2 scored on that split: a third of its test set
+    assert {r["problems"] for r in rows} == {results["split_problems"]} == {results["test_problems"] // 3}
+    pipeline = open_pipeline("tiny", root, progress=False)   # chapter 2's saved stages
+    for r in rows:   # the plain models' rows: chapter 2's pass@1 on the same problems
+        assert ("pass1" in r) == (r["strategy"] == "greedy"), r
+        if "pass1" in r:
+            assert r["pass1"] == pipeline.run(r["model"])["eval"]["splits"]["pass1"]["harder"], r
+    gap = results["method_gap"]
+    assert set(gap["pass1"]) == {"r1_zero", "r1", "distill"}
+    assert gap["points"] == pytest.approx(100 * (gap["pass1"][gap["best"]] - gap["pass1"][gap["worst"]]))
+
+
+def test_o1_like_is_r1_with_best_of_n_charged_its_training_and_its_samples(results):
+    n = SETTINGS["tiny"].headline_n
+    o = results["o1_vs_r1"]
+    assert o["split"] == "harder"
+    by = {(r["model"], r["strategy"]): r for r in results["methods_on_split"]}
+    for name, key in (("o1_like", ("r1", f"best_of_n_verifier@{n}")), ("r1_alone", ("r1", "greedy")),
+                      ("base_best_of_n", ("base", f"best_of_n_verifier@{n}"))):
+        assert o[name] == {k: by[key][k] for k in ("accuracy", "train_flops",
+                                                       "inference_flops_per_problem")}, name
+    # the same model: the same training bill; n samples cost more to answer than one
+    assert o["o1_like"]["train_flops"] == o["r1_alone"]["train_flops"] > o["base_best_of_n"]["train_flops"]
+    assert o["o1_like"]["inference_flops_per_problem"] > o["r1_alone"]["inference_flops_per_problem"]
+
+
+def test_method_gap_names_the_best_and_the_worst_trained_method():
+    rows = [{"model": m, "strategy": "greedy", "pass1": p} for m, p in
+            (("base", 0.9), ("r1_zero", 0.30), ("r1", 0.42), ("distill", 0.12), ("student_rl", 0.0))]
+    rows.append({"model": "r1", "strategy": "majority@4"})   # a sampled row has no pass@1
+    gap = method_gap(rows)
+    assert (gap["best"], gap["worst"]) == ("r1", "distill")
+    assert gap["points"] == pytest.approx(30.0)
+    assert gap["pass1"] == {"r1_zero": 0.30, "r1": 0.42, "distill": 0.12}
 
 
 def test_summary_table_lists_every_row(results):
