@@ -279,7 +279,7 @@ def apply_overrides(preset: Preset, settings: Settings, overrides: dict | None):
 # The fields of Settings.rl that the recipe sets for each RL stage itself (`recipe`'s rl()):
 # set on `rl` they would do nothing, so they are refused, naming the keys that do work.
 RECIPE_SETS = {
-    "steps": "the recipe gives each RL stage its own steps: set r1_zero_steps (both R1-Zero runs), "
+    "steps": "the recipe gives each RL stage its own steps: set r1_zero_steps (every R1-Zero run), "
              "reasoning_rl_steps, final_rl_steps or student_rl_steps, or one stage's as "
              "<stage>.steps, e.g. r1_zero.steps={value}",
     "seed": "the recipe seeds each RL stage's prompts itself: set one stage's as <stage>.seed, "

@@ -142,9 +142,10 @@ def test_grpo_configs_own_check_is_a_setting_error_named_by_its_key():
 
 CH01, CH02 = "python -m ch01_what_is_reasoning", "python -m ch02_r1_pipeline"
 CH03, CH04 = "python -m ch03_four_methods", "python -m ch04_budget"
-RL_STAGES = "(RL stages: r1_zero, r1_zero_consistency, r1_reasoning_rl, r1, student_rl)"
+RL_STAGES = ("(RL stages: r1_zero, r1_zero_consistency, r1_reasoning_rl, r1, student_rl, "
+             "r1_zero_same_problems)")
 STAGES = ("base, r1_zero, r1_zero_consistency, cold_start, r1_reasoning_rl, r1_sft, r1, "
-          "student_base, distill, student_rl")
+          "student_base, distill, student_rl, r1_zero_same_problems")
 
 CASES = [
     (ch01_main, CH01, "lr=1e999", "lr must be a finite number, got inf"),
@@ -181,7 +182,7 @@ CASES = [
      "(cold_start_program_traces sets cold_start.examples)"),
     (ch02_main, CH02, "rl.steps=100",
      "rl.steps does nothing: the recipe gives each RL stage its own steps: set r1_zero_steps "
-     "(both R1-Zero runs), reasoning_rl_steps, final_rl_steps or student_rl_steps, or one "
+     "(every R1-Zero run), reasoning_rl_steps, final_rl_steps or student_rl_steps, or one "
      f"stage's as <stage>.steps, e.g. r1_zero.steps=100 {RL_STAGES}"),
     (ch02_main, CH02, "rl.seed=7",
      "rl.seed does nothing: the recipe seeds each RL stage's prompts itself: set one stage's as "
