@@ -217,12 +217,14 @@ def split_title(results: dict) -> str:
 def split_table(results: dict) -> str:
     """The rows scored on the harder split, with chapter 2's pass@1 where there is one, the gap
     between the best and the worst trained method, and the o1-like recipe against R1 alone."""
-    lines = [split_title(results), f"{'method':<34} {'model':<22} {'strategy':<22} {'accuracy':>8} "
-             f"{'pass@1':>7} {'train FLOPs':>12} {'infer FLOPs/problem':>20}"]
+    lines = [split_title(results) + "; FLOPs: to train, and per answer",
+             f"{'method':<34} {'model · strategy':<31} {'accuracy':>8} {'pass@1':>7} {'train':>9} "
+             f"{'per answer':>10}"]
     for r in results["methods_on_split"]:
         pass1 = f"{r['pass1']:>7.1%}" if "pass1" in r else f"{'':>7}"
-        lines.append(f"{r['method']:<34} {r['model']:<22} {r['strategy']:<22} {r['accuracy']:>8.1%} "
-                     f"{pass1} {r['train_flops']:>12.2e} {r['inference_flops_per_problem']:>20.2e}")
+        lines.append(f"{r['method']:<34} {r['model'] + ' · ' + r['strategy']:<31} "
+                     f"{r['accuracy']:>8.1%} {pass1} {r['train_flops']:>9.2e} "
+                     f"{r['inference_flops_per_problem']:>10.2e}")
     g, o = results["method_gap"], results["o1_vs_r1"]
     lines += ["", f"trained methods by pass@1: best {g['best']}, worst {g['worst']}, "
               f"{g['points']:.1f} points apart",
