@@ -8,9 +8,11 @@ import matplotlib.pyplot as plt
 
 from course.runtime import write_json
 
+from .off_rule import OFF_RULE_STAGES, off_rule_questions, probe
 from .plots import (
     plot_aha,
     plot_fair_comparison,
+    plot_off_rule,
     plot_r1_zero_curves,
     plot_rollouts,
     plot_splits,
@@ -138,6 +140,8 @@ def collect_results(pipeline: Pipeline, seconds: float) -> dict:
         **{name: data_summary(info[name]) for name in pipeline.of_kind("rejection_sampling")},
         # the aha moment: self-corrections during RL on the slip world, and during R1-Zero
         "fair_comparison": fair_comparison(stages),
+        # when not to think, on kinds of easy question no training example labelled
+        "off_rule": off_rule(pipeline),
         "aha": aha_windows(run_aha(pipeline), pipeline.settings.aha_every),
         "r1_zero_corrections": aha_windows(info["r1_zero"], pipeline.settings.aha_every),
         "fingerprints": {s: pipeline.fingerprint(s) for s in pipeline.stages},
@@ -145,6 +149,12 @@ def collect_results(pipeline: Pipeline, seconds: float) -> dict:
         "params": {"teacher": pipeline.model("base").num_params(),
                    "student": pipeline.model("student_base").num_params()},
     }
+
+
+def off_rule(pipeline: Pipeline) -> dict:
+    """{stage: off_rule.probe(...)} for the stages the probe compares (off_rule.py)."""
+    questions = off_rule_questions()
+    return {s: probe(pipeline.model(s), pipeline.tokenizer, questions) for s in OFF_RULE_STAGES}
 
 
 def split_table(stages: dict) -> str:
@@ -198,6 +208,7 @@ def save_results(results: dict, out_dir) -> None:
     plot_stages(results["stages"], path=out_dir / "stages.png")
     plot_splits(results["stages"], path=out_dir / "splits.png")
     plot_fair_comparison(results["fair_comparison"], path=out_dir / "fair_comparison.png")
+    plot_off_rule(results["off_rule"], path=out_dir / "off_rule.png")
     plot_aha(results["aha"], path=out_dir / "aha.png")
     write_json(out_dir / "results.json", results)
     plt.close("all")

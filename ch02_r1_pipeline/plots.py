@@ -163,3 +163,31 @@ def plot_fair_comparison(fair: dict, path=None):
     if path is not None:
         fig.savefig(path, dpi=80)
     return fig
+
+
+def plot_off_rule(off_rule: dict, path=None):
+    """Off the rule (off_rule.py): how often each stage thinks when it may choose (left), and
+    its accuracy when forced to answer directly or to think first (right), per kind of question."""
+    stages, kinds = list(off_rule), list(next(iter(off_rule.values())))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.4))
+    width = 0.8 / len(stages)
+    for i, stage in enumerate(stages):
+        xs = [j + (i - (len(stages) - 1) / 2) * width for j in range(len(kinds))]
+        label = STAGE_LABEL.get(stage, stage).replace("\n", " ")
+        axes[0].bar(xs, [100 * off_rule[stage][k]["thinking_rate"] for k in kinds], width,
+                    label=label)
+    for j, kind in enumerate(kinds):
+        for i, style in enumerate(("direct", "think")):
+            values = [100 * off_rule[s][kind]["accuracy"][style] for s in stages]
+            xs = [j + (k - (len(stages) - 1) / 2) * width for k in range(len(stages))]
+            axes[1].plot(xs, values, "o" if style == "direct" else "x", color=f"C{i + 4}",
+                         label=f"forced {style}" if j == 0 else None)
+    axes[0].set(ylabel="answers that think (%)", ylim=(0, 105),
+                title="the choice: thinks when it may choose")
+    axes[1].set(ylabel="accuracy (%)", ylim=(0, 105),
+                title="what thinking would pay (one mark per stage, in the left order)")
+    for ax in axes:
+        ax.set_xticks(range(len(kinds)), [k.replace("_", " ") for k in kinds])
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=8)
+    return _finish(fig, path)
