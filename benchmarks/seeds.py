@@ -1,17 +1,19 @@
 """Do the chapters' headline effects hold on other seeds?
 
-    python benchmarks/seeds.py                       # chapter 2's stages, seeds 0-4, base fixed
-    python benchmarks/seeds.py --base-seeds 0 1 2    # and chapters 1-2 with the base retrained
+    python benchmarks/seeds.py                       # chapters 2-3 on seeds 0-4, base fixed
+    python benchmarks/seeds.py --base-seeds 0 1 2    # and chapters 1-3 with the base retrained
     python benchmarks/seeds.py --commit              # also copy the table to benchmarks/results/
 
 Every effect a chapter notebook asserts (its assert cells) is listed in EFFECTS with the same
 threshold. Each seed runs the chapter CLIs in its own runs folder, runs/benchmarks/seeds/:
-- `seed<N>/`: chapter 2 with `--set seed=N --set base.seed=0`: every stage of chapter 2 (RL
-  prompts and samples, SFT batches, rejection sampling, evaluation draws, the aha run) on a new
-  seed, the base pretrained once (seed 0, chapter 1's). About 11 minutes per seed on a 2-core
-  AMD EPYC; the folders are caches, so a study that stops resumes where it stopped.
-- `base<N>/`: chapters 1 and 2 with `--set seed=N`: the base pretrained again too (about 18
-  minutes per seed).
+- `seed<N>/`: chapters 2 and 3 with `--set seed=N --set base.seed=0`: every stage of chapter 2
+  (RL prompts and samples, SFT batches, rejection sampling, evaluation draws, the aha run) on a
+  new seed, the base pretrained once (seed 0, chapter 1's); then chapter 3 scores the methods
+  with that seed's models and sampling draws. About 11 minutes per seed for chapter 2 and
+  about 5 for chapter 3 on a 2-core AMD EPYC; the folders are caches, so a study that
+  stops resumes where it stopped.
+- `base<N>/`: chapters 1, 2 and 3 with `--set seed=N`: the base pretrained again too (about 18
+  minutes per seed for chapters 1-2).
 
 Writes runs/benchmarks/seeds.json, {"seeds", "base_seeds", "effects": {name: {"target",
 "values", "holds", ...}}}, and prints one row per effect: the seed-0 value (the committed
@@ -34,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from ch01_what_is_reasoning.effects import EFFECTS as CH01_EFFECTS  # noqa: E402
 from ch02_r1_pipeline.effects import EFFECTS as CH02_EFFECTS  # noqa: E402
+from ch03_four_methods.effects import EFFECTS as CH03_EFFECTS  # noqa: E402
 from course.effects import spread  # noqa: E402
 from course.runtime import runs_dir, write_json  # noqa: E402
 
@@ -42,7 +45,9 @@ SEEDS = (0, 1, 2, 3, 4)
 
 # chapter -> (its CLI module, its effects: one per assert of its notebook's checks)
 CHAPTERS = {"ch01": ("ch01_what_is_reasoning", CH01_EFFECTS),
-            "ch02": ("ch02_r1_pipeline", CH02_EFFECTS)}
+            "ch02": ("ch02_r1_pipeline", CH02_EFFECTS),
+            "ch03": ("ch03_four_methods", CH03_EFFECTS)}
+BASE_FIXED = ("ch02", "ch03")   # the chapters a seed of chapter 2's stages (base fixed) runs
 
 
 def run_cli(module: str, runs: Path, sets: list[str], reuse: bool = False) -> dict:
@@ -79,10 +84,12 @@ def study(root: Path, seeds, base_seeds, base_checkpoint: Path | None, reuse: bo
     for seed in seeds:                   # chapter 2's stages on a new seed, the base fixed
         folder = root / f"seed{seed}"
         with_base(folder, base_checkpoint)
-        print(f"seed {seed}: chapter 2 (base seed 0) in {folder}", flush=True)
-        results = run_cli("ch02_r1_pipeline", folder, [f"seed={seed}", "base.seed=0"], reuse)
-        for name, effect in CH02_EFFECTS.items():
-            values[name].append(effect.value(results))
+        print(f"seed {seed}: chapters 2 and 3 (base seed 0) in {folder}", flush=True)
+        for chapter in BASE_FIXED:       # chapter 3 scores the methods with this seed's models
+            module, effects = CHAPTERS[chapter]
+            results = run_cli(module, folder, [f"seed={seed}", "base.seed=0"], reuse)
+            for name, effect in effects.items():
+                values[name].append(effect.value(results))
     for seed in base_seeds:              # the base pretrained again too
         folder = root / f"base{seed}"
         if seed == 0:

@@ -25,6 +25,7 @@ from .splits import PASS1_SAMPLES, PASS1_TEMPERATURE, PASS1_TOP_P, SPLITS
 HEADLINE_STAGES = ("base", "r1_zero", "r1", "distill", "student_rl")  # results.json contract
 FAIR_CONTROL = "r1_zero_same_problems"   # R1-Zero's RL on the problem lengths R1's SFT set has
 METRICS = ("accuracy", "format_rate", "mean_response_tokens", "mixing_rate")
+NAME = 22   # the stage-name column of the tables: the longest name, r1_zero_same_problems, and a space
 
 
 def run_chapter(preset: str | None = None, root=None, progress: bool = True,
@@ -161,9 +162,9 @@ def split_table(stages: dict) -> str:
     """pass@1 (k samples at T=0.6, top-p 0.95) and tokens per answer, every stage on every split."""
     head = "".join(f"{s:>17}" for s in SPLITS)
     lines = [f"pass@1 (T={PASS1_TEMPERATURE}, top-p {PASS1_TOP_P}, {PASS1_SAMPLES} samples), "
-             "tokens per answer", f"{'stage':<20}{head}"]
+             "tokens per answer", f"{'stage':<{NAME}}{head}"]
     for name, m in stages.items():
-        lines.append(f"{name:<20}" + "".join(f"{m['pass1'][s]:>9.1%} {m['tokens'][s]:>5.1f}t"
+        lines.append(f"{name:<{NAME}}" + "".join(f"{m['pass1'][s]:>9.1%} {m['tokens'][s]:>5.1f}t"
                                              for s in SPLITS))
     return "\n".join(lines)
 
@@ -220,10 +221,10 @@ def summary_table(results: dict, splits: bool = True) -> str:
     lines = [f"preset {results['preset']} on {results['device']}: {results['seconds']:.0f} s, "
              f"{results['grpo_steps_per_second']:.2f} GRPO steps/s, "
              f"{results['test_problems']} held-out problems (greedy)", "",
-             f"{'stage':<20} {'accuracy':>8} {'format':>7} {'tokens':>7} {'mixing':>7} "
+             f"{'stage':<{NAME}} {'accuracy':>8} {'format':>7} {'tokens':>7} {'mixing':>7} "
              f"{'mixing@T=1':>10}"]
     for name, m in results["stages"].items():
-        lines.append(f"{name:<20} {m['accuracy']:>8.1%} {m['format_rate']:>7.1%} "
+        lines.append(f"{name:<{NAME}} {m['accuracy']:>8.1%} {m['format_rate']:>7.1%} "
                      f"{m['mean_response_tokens']:>7.1f} {m['mixing_rate']:>7.1%} "
                      f"{m['sampled_mixing_rate']:>10.1%}")
     if splits:

@@ -166,28 +166,29 @@ def plot_fair_comparison(fair: dict, path=None):
 
 
 def plot_off_rule(off_rule: dict, path=None):
-    """Off the rule (off_rule.py): how often each stage thinks when it may choose (left), and
-    its accuracy when forced to answer directly or to think first (right), per kind of question."""
+    """Off the rule (off_rule.py), one group of bars per kind of question: how often each stage
+    thinks when it may choose (left), and what thinking would pay it (right: accuracy forced to
+    think minus accuracy forced to answer directly, in points)."""
     stages, kinds = list(off_rule), list(next(iter(off_rule.values())))
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.4))
     width = 0.8 / len(stages)
+    panels = ((axes[0], lambda m: 100 * m["thinking_rate"], "{:.0f}%"),
+              (axes[1], lambda m: 100 * m["thinking_pays"], "{:+.0f}"))
     for i, stage in enumerate(stages):
         xs = [j + (i - (len(stages) - 1) / 2) * width for j in range(len(kinds))]
         label = STAGE_LABEL.get(stage, stage).replace("\n", " ")
-        axes[0].bar(xs, [100 * off_rule[stage][k]["thinking_rate"] for k in kinds], width,
-                    label=label)
-    for j, kind in enumerate(kinds):
-        for i, style in enumerate(("direct", "think")):
-            values = [100 * off_rule[s][kind]["accuracy"][style] for s in stages]
-            xs = [j + (k - (len(stages) - 1) / 2) * width for k in range(len(stages))]
-            axes[1].plot(xs, values, "o" if style == "direct" else "x", color=f"C{i + 4}",
-                         label=f"forced {style}" if j == 0 else None)
-    axes[0].set(ylabel="answers that think (%)", ylim=(0, 105),
-                title="the choice: thinks when it may choose")
-    axes[1].set(ylabel="accuracy (%)", ylim=(0, 105),
-                title="what thinking would pay (one mark per stage, in the left order)")
+        for ax, value, fmt in panels:
+            values = [value(off_rule[stage][k]) for k in kinds]
+            ax.bar(xs, values, width, color=f"C{i}", label=label)
+            for x, v in zip(xs, values):
+                ax.text(x, v + (2 if v >= 0 else -7), fmt.format(v), ha="center", fontsize=7)
+    axes[0].set(ylabel="answers that think (%)", ylim=(0, 130),
+                title="the choice: how often it thinks when free to")
+    axes[1].axhline(0, color="black", lw=0.8)
+    axes[1].set(ylabel="points", ylim=(-70, 30),
+                title="what thinking would pay: forced to think - forced direct")
     for ax in axes:
         ax.set_xticks(range(len(kinds)), [k.replace("_", " ") for k in kinds])
         ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=8)
+    axes[0].legend(fontsize=8, loc="upper center", ncol=len(stages), frameon=False)
     return _finish(fig, path)

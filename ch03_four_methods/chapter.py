@@ -22,7 +22,7 @@ from course.runtime import (
 from course.setting_ranges import check_settings
 
 from .budget_forcing import budget_curve
-from .harness import Entry, Harness
+from .harness import Entry, Harness, harness_for
 from .plots import plot_budget, plot_methods, plot_o1_vs_r1, plot_scaling
 from .training_costs import training_costs
 from .where_they_differ import SPLIT, method_gap, o1_like, split_harness, split_rows
@@ -98,10 +98,7 @@ def open_chapter(preset: str | None = None, root=None, progress: bool = True,
 def make_harness(pipeline, s: Settings, costs: dict, progress: bool = True) -> Harness:
     """Every chapter 2 model (loaded on first use) on chapter 2's held-out test set, each
     charged its total training FLOPs."""
-    return Harness({name: (lambda name=name: pipeline.model(name)) for name in costs},
-                   pipeline.tokenizer, pipeline.test, {k: v["total"] for k, v in costs.items()},
-                   pool_size=s.pool_size, beam=dict(zip(("beam_width", "expansions"), s.beam)),
-                   seed=pipeline.settings.seed, progress=progress)
+    return harness_for(pipeline, s, costs, pipeline.test, progress)
 
 
 def budget_curves(harness: Harness, pipeline, s: Settings, progress: bool = True) -> dict:

@@ -148,3 +148,12 @@ def _whole_number(strategy: str, arg: str, most: int | None, least: int = 1) -> 
         limit = f" and at most {most} (the pool size)" if most is not None else ""
         raise ValueError(f"strategy {strategy!r} needs a whole number >= {least}{limit} after '@'")
     return int(arg)
+
+
+def harness_for(pipeline, s, costs: dict, problems: list, progress: bool = True) -> Harness:
+    """Every chapter 2 model (loaded on first use) on `problems`, each charged its total
+    training FLOPs, with chapter 3's settings `s` (pool size, beam) and the course seed."""
+    return Harness({name: (lambda name=name: pipeline.model(name)) for name in costs},
+                   pipeline.tokenizer, problems, {k: v["total"] for k, v in costs.items()},
+                   pool_size=s.pool_size, beam=dict(zip(("beam_width", "expansions"), s.beam)),
+                   seed=pipeline.settings.seed, progress=progress)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from ch02_r1_pipeline.splits import split_problems
 
-from .harness import Entry, Harness
+from .harness import Entry, Harness, harness_for
 
 SPLIT = "harder"
 TRAINED = ("r1_zero", "r1", "distill")    # pure RL, SFT + RL, pure SFT: the trained methods
@@ -46,11 +46,7 @@ def split_entries(n: int) -> list[Entry]:
 def split_harness(pipeline, s, costs: dict, progress: bool = True, split: str = SPLIT) -> Harness:
     """Every chapter 2 model on the problems of one of chapter 2's splits, each charged its
     training FLOPs."""
-    problems = split_problems(pipeline.test)[split]
-    return Harness({name: (lambda name=name: pipeline.model(name)) for name in costs},
-                   pipeline.tokenizer, problems, {k: v["total"] for k, v in costs.items()},
-                   pool_size=s.pool_size, beam=dict(zip(("beam_width", "expansions"), s.beam)),
-                   seed=pipeline.settings.seed, progress=progress)
+    return harness_for(pipeline, s, costs, split_problems(pipeline.test)[split], progress)
 
 
 def split_rows(harness: Harness, pipeline, n: int, split: str = SPLIT) -> list[dict]:

@@ -241,3 +241,31 @@ def test_summary_table_on_hand_made_results():
     results["o1_vs_r1"] = o1_vs_r1(_rows(0.5), SCALING, 50)
     text = summary_table(results)
     assert "best-of-4 on the base matches R1-Zero" in text and "after 25 questions" in text
+
+
+def test_every_asserted_effect_reads_a_number_and_the_seed_study_counts_it(results, tmp_path,
+                                                                          monkeypatch):
+    """benchmarks/seeds.py scores chapter 3 on each seed of chapter 2's stages: its effects read
+    today's results.json (a renamed key fails here) and are counted per seed."""
+    import importlib.util
+
+    from ch03_four_methods.effects import EFFECTS
+
+    for name, effect in EFFECTS.items():
+        assert isinstance(effect.value(results), (int, float)), name
+    spec = importlib.util.spec_from_file_location("seeds", "benchmarks/seeds.py")
+    seeds = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seeds)
+    calls = []
+    monkeypatch.setattr(seeds, "BASE_FIXED", ("ch03",))   # chapter 2's: test_ch02_pipeline.py
+    monkeypatch.setattr(seeds, "run_cli",
+                        lambda module, folder, sets, reuse: calls.append((module, folder.name, sets))
+                        or results)
+    study = seeds.study(tmp_path, [0, 3], [], None)
+    assert calls == [("ch03_four_methods", "seed0", ["seed=0", "base.seed=0"]),
+                     ("ch03_four_methods", "seed3", ["seed=3", "base.seed=0"])]
+    assert set(study["effects"]) == set(EFFECTS)
+    for name, entry in study["effects"].items():
+        value = EFFECTS[name].value(results)
+        assert entry["chapter"] == "ch03" and entry["values"] == [value, value]
+        assert entry["holds"] == 2 * EFFECTS[name].holds(value)

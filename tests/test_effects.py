@@ -49,11 +49,12 @@ def test_the_committed_study_is_of_todays_checks():
     """benchmarks/results/seeds.json measured chapter 2's checks as the notebook asserts them
     today: the same targets and thresholds, one value per seed, its counts right. A threshold
     changed without rerunning `python benchmarks/seeds.py --commit` fails here."""
-    from ch02_r1_pipeline.effects import EFFECTS
+    from ch02_r1_pipeline.effects import EFFECTS as CH02
+    from ch03_four_methods.effects import EFFECTS as CH03
 
     study = committed_study()
     assert len(study["seeds"]) >= 5 and 0 in study["seeds"]
-    for name, effect in EFFECTS.items():
+    for name, effect in {**CH02, **CH03}.items():
         entry = study["effects"][name]
         assert (entry["target"], entry["threshold"]) == (effect.target, [effect.op, effect.threshold]), name
         assert len(entry["values"]) == len(study["seeds"]), name
