@@ -76,11 +76,8 @@ EFFECTS = {
         "off the rule: R1-Zero thinks on at least 80% of either kind",
         lambda r: min(m["thinking_rate"] for m in r["off_rule"]["r1_zero"].values()), ">=", 0.80),
     "r1_zero_bare_number_thinking_cost": Effect(
-        "on bare numbers, thinking costs R1-Zero at least 20 points against answering directly",
-        lambda r: r["off_rule"]["r1_zero"]["bare_number"]["thinking_pays"], "<=", -0.20, "points"),
-    "r1_bare_number_thinking_pays": Effect(
-        "on bare numbers, thinking would buy R1 nothing (forced thinking no more accurate)",
-        lambda r: r["off_rule"]["r1"]["bare_number"]["thinking_pays"], "<=", 0.0, "points"),
+        "on bare numbers, thinking costs R1-Zero at least 10 points against answering directly",
+        lambda r: r["off_rule"]["r1_zero"]["bare_number"]["thinking_pays"], "<=", -0.10, "points"),
     "aha_productive_rise": Effect(
         "aha: productive fixes over the last 10 steps at least 3x the first 10 steps' "
         "(value: last - 3 x first)",
