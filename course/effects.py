@@ -66,16 +66,17 @@ def spread_lines(effects: dict[str, Effect], results: dict, study: dict,
     many of them the threshold held (`key`: 'values' for the base fixed, 'base_values' for
     seeds that pretrain the base again)."""
     seeds = study["seeds" if key == "values" else "base_seeds"]
-    lines = [f"{'effect':<40} {'this run':>10} {'min':>10} {'max':>10}  holds on seeds {seeds}"]
+    width = max(map(len, effects), default=6)     # the name column: as wide as the longest name
+    lines = [f"{'effect':<{width}} {'this run':>9}{'min':>9}{'max':>9}  holds on seeds {seeds}"]
     everywhere = []
     for name, effect in effects.items():
         entry = study["effects"].get(name, {})
         if key not in entry:
             continue
         s, here = spread(entry[key]), effect.value(results)
-        cells = " ".join(f"{effect.show(v):>10}" for v in (here, s["min"], s["max"]))
+        cells = "".join(f"{effect.show(v):>9}" for v in (here, s["min"], s["max"]))
         held = sum(effect.holds(v) for v in entry[key])
-        lines.append(f"{name[:40]:<40} {cells}  {held} of {len(entry[key])}")
+        lines.append(f"{name:<{width}} {cells}  {held} of {len(entry[key])}")
         everywhere.append(held == len(entry[key]))
     lines.append(f"{sum(everywhere)} of {len(everywhere)} checks hold on every seed")
     return lines

@@ -12,6 +12,7 @@ from ch02_r1_pipeline.__main__ import main
 from ch02_r1_pipeline.chapter import HEADLINE_STAGES, METRICS
 from ch02_r1_pipeline.grpo import GRPOTrainer
 from ch02_r1_pipeline.inspector import inspect_rewards
+from ch02_r1_pipeline.off_rule import OFF_RULE_STAGES
 from ch02_r1_pipeline.recipe import STAGES
 from ch02_r1_pipeline.runner import Pipeline
 from ch02_r1_pipeline.splits import SPLITS
@@ -47,8 +48,16 @@ def test_results_json_has_the_contract_keys(cli_run):
     assert curve["step"][0] == 0 and curve["step"][-1] == recipe_module.SETTINGS["tiny"].r1_zero_steps
     assert len(curve["accuracy"]) == len(curve["mean_response_tokens"]) == len(curve["step"])
     for name in ("r1_zero_curves.png", "rollouts.png", "stages.png", "splits.png",
-                 "fair_comparison.png"):
+                 "fair_comparison.png", "off_rule.png"):
         assert (cli_run / "ch02" / name).stat().st_size > 0
+    # the off-rule probe: every compared stage on both kinds of unlabelled question
+    off = results["off_rule"]
+    assert sorted(off) == sorted(OFF_RULE_STAGES)
+    for kinds in off.values():
+        assert sorted(kinds) == ["bare_number", "unseen_fact"]
+        for m in kinds.values():
+            assert 0.0 <= m["thinking_rate"] <= 1.0
+            assert m["thinking_pays"] == pytest.approx(m["accuracy"]["think"] - m["accuracy"]["direct"])
 
 
 def test_fair_comparison_sets_r1_beside_the_control_on_every_split(cli_run):
