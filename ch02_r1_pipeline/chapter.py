@@ -139,10 +139,10 @@ def collect_results(pipeline: Pipeline, seconds: float) -> dict:
         "rollouts": {s: rollout_log(info[s]) for s in pipeline.of_kind("grpo")},
         "grpo_steps_per_second": grpo_steps_per_second(info["r1_zero"]),
         **{name: data_summary(info[name]) for name in pipeline.of_kind("rejection_sampling")},
-        # the aha moment: self-corrections during RL on the slip world, and during R1-Zero
         "fair_comparison": fair_comparison(stages),
         # when not to think, on kinds of easy question no training example labelled
         "off_rule": off_rule(pipeline),
+        # the aha moment: self-corrections during RL on the slip world, and during R1-Zero
         "aha": aha_windows(run_aha(pipeline), pipeline.settings.aha_every),
         "r1_zero_corrections": aha_windows(info["r1_zero"], pipeline.settings.aha_every),
         "fingerprints": {s: pipeline.fingerprint(s) for s in pipeline.stages},
