@@ -6,6 +6,7 @@
 - grpo.py: the GRPO loop (rollouts, scoring, updates, logs, checkpoints and resume)
 - sft.py: SFT on completions, cold-start traces, rejection sampling, knowledge data
 - tasks.py: RL prompts and the held-out test set every stage is scored on
+- off_rule.py: when not to think, on easy questions no training example labelled
 - recipe.py: the R1 recipe as a table of stages (kind, inputs, typed settings), per preset,
   and the `--set` overrides of it, checked before any training
 - runner.py: the Pipeline that runs (or loads) each stage by its kind, scores it and saves it,
