@@ -39,7 +39,7 @@ class StepCheck:
     n_valid: int                 # rewrites that copy the prompt (k=0) or follow from rewrite k-1
     first_error: int | None      # first invalid rewrite; n_steps when only the answer is wrong
     valid: bool                  # well-formed, every rewrite valid, and the answer consistent
-    score: float                 # (n_valid + answer_consistent) / (n_steps + 1); 0 when malformed
+    score: float                 # checks passed before the first failed one / (n_steps + 1)
     well_formed: bool            # <think>...</think><answer>...</answer>, as ch01's verifier says
     answer_consistent: bool      # the trace ends in a bare number and <answer> states it
     error: str | None            # the first problem found, in words (None when valid)
@@ -126,7 +126,12 @@ def check_steps(prompt, completion) -> StepCheck:
                  "the trace does not end in a bare number that <answer> states")
     if error is None and not verdict.well_formed:
         error = "not <think>...</think><answer>...</answer>"
-    score = (n_valid + answer_consistent) / (n_steps + 1) if verdict.well_formed else 0.0
+    # No credit after the first error, as a process reward model scores a whole solution: a
+    # step that follows correctly from a wrong one is still on the wrong path. (Crediting every
+    # such step ranked a trace that drops an operation and stays consistent above one that
+    # drops it and puts it back.) Malformed text scores 0.
+    checks_passed = n_steps + 1 if first_error is None else first_error
+    score = checks_passed / (n_steps + 1) if verdict.well_formed else 0.0
     return StepCheck(n_steps=n_steps, n_valid=n_valid, first_error=first_error,
                      valid=verdict.well_formed and first_error is None, score=score,
                      well_formed=verdict.well_formed, answer_consistent=answer_consistent,
@@ -134,5 +139,6 @@ def check_steps(prompt, completion) -> StepCheck:
 
 
 def step_score(prompt, completion) -> float:
-    """The share of checks passed, in [0, 1]: what best-of-N ranks samples by."""
+    """The share of checks passed before the first failure, in [0, 1]: what best-of-N ranks
+    samples by."""
     return check_steps(prompt, completion).score

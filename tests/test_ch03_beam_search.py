@@ -96,11 +96,11 @@ def test_a_complete_but_wrong_trace_loses_to_a_later_valid_one(monkeypatch, tok,
 
 def test_ties_in_the_verifier_score_go_to_the_likelier_trace(monkeypatch, tok, model):
     script(monkeypatch, tok, {"": ["(3+4)*2 ="], "(3+4)*2 = ": ["16</think>", "15</think>"]})
-    for liked in ("16", "15"):   # both skip a step: the same score, 2 of 3 checks passed
+    for liked in ("16", "15"):   # both skip a step: the same score, 1 of 3 checks before it
         model_prefers(monkeypatch, tok, liked)
         result = beam_search(model, tok, PROMPT, beam_width=1, expansions=2, max_steps=2)
         assert verify(result.completion).answer == int(liked)
-        assert result.score == pytest.approx(2 / 3)
+        assert result.score == pytest.approx(1 / 3)
 
 
 def test_tokens_generated_counts_every_expansion_and_answer(monkeypatch, tok, model):

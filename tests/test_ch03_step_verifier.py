@@ -98,6 +98,20 @@ def test_answer_must_be_the_last_rewrite():
     assert c.n_valid == c.n_steps == 4 and c.first_error == 4 and c.score == 4 / 5
 
 
+def test_no_credit_after_the_first_error():
+    """Steps that follow correctly from a wrong step earn nothing: the trace that drops '-5'
+    and stays consistent (wrong answer) must not outrank the one that puts it back (right)."""
+    prompt = "(3+4)*2-5?"
+    stays_wrong = check_steps(prompt, completion(["(3+4)*2", "7*2", "14"], "14"))
+    puts_it_back = check_steps(prompt, completion(["(3+4)*2", "7*2-5", "14-5", "9"], "9"))
+    assert stays_wrong.first_error == puts_it_back.first_error == 0
+    assert stays_wrong.score == puts_it_back.score == 0.0
+    late = check_steps(prompt, completion(["(3+4)*2-5", "7*2-5", "15-5", "10"], "10"))
+    early = check_steps(prompt, completion(["(3+4)*2-5", "8*2-5", "16-5", "11"], "11"))
+    assert late.first_error == 2 and early.first_error == 1
+    assert late.score == 2 / 5 and early.score == 1 / 5
+
+
 def test_a_trace_that_stops_early_is_invalid():
     c = check_steps("(3+4)*2-5?", completion(["(3+4)*2-5", "7*2-5"], "9"))
     assert not c.valid and not c.answer_consistent and c.first_error == 2
